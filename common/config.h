@@ -1,0 +1,57 @@
+#ifndef SC_COMMON_CONFIG_H
+#define SC_COMMON_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "log.h"
+
+/*
+ * Configuration of every program (contract section 1).
+ *
+ * One table in config.c lists every key of the whole suite with its type,
+ * default, help text and the programs that use it. Every program accepts
+ * every key of the table (so one environment file per site serves all
+ * services, see deploy/); --help lists the keys the program uses.
+ *
+ * Sources, later wins: built-in default < --config FILE < environment.
+ * The file is "KEY=value" lines as in a systemd EnvironmentFile: blank
+ * lines and '#' comments are skipped, the value may be wrapped in single or
+ * double quotes. The file is checked whole, keys the environment overrides
+ * included. An unknown key (in the file, or an SC_* variable in the
+ * environment) or a bad value is an error naming the key.
+ */
+
+struct config {
+	char *pg_dsn;          /* SC_PG_DSN: libpq connection string */
+	char *mqtt_url;        /* SC_MQTT_URL: tcp://host:port or ssl://host:port */
+	char *mqtt_user;       /* SC_MQTT_USER: NULL when unset */
+	char *mqtt_pass;       /* SC_MQTT_PASS: NULL when unset */
+	char *mqtt_cafile;     /* SC_MQTT_CAFILE: CA bundle for ssl://, NULL = system */
+	char *http_addr;       /* SC_HTTP_ADDR: sc-api listen host:port */
+	char *metrics_addr;    /* SC_METRICS_ADDR: host:port, "" or "off" disables */
+	char *instance;        /* SC_INSTANCE: default hostname */
+	enum log_level log_level; /* SC_LOG_LEVEL */
+	/* Tunables. */
+	int batch_max;         /* SC_INGEST_BATCH_MAX: rows per ingest transaction */
+	int batch_delay_ms;    /* SC_INGEST_BATCH_DELAY_MS: max wait to fill a batch */
+	int telemetry_retention_days; /* SC_TELEMETRY_RETENTION_DAYS */
+	int sweep_ms;          /* SC_SWEEP_MS: safety-net poll of the database */
+};
+
+/*
+ * Fills *out for `program` (e.g. "sc-ingest") from defaults, the file
+ * (NULL: none) and the environment. Returns 0, or -1 with a one-line reason
+ * naming the key in err. On failure *out is left freed.
+ */
+int config_load(struct config *out, const char *program, const char *file,
+		char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* Frees the strings of cfg (not cfg itself); safe on a zeroed struct. */
+void config_free(struct config *cfg);
+
+/* Prints the keys `program` uses with their defaults and help, for --help. */
+void config_usage(FILE *out, const char *program);
+
+#endif
