@@ -1,0 +1,90 @@
+#ifndef SC_COMMON_SERVICE_H
+#define SC_COMMON_SERVICE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+
+struct event_base;
+struct db;
+struct mq;
+struct metrics;
+struct metrics_http;
+struct outbox;
+struct mq_msg;
+
+/*
+ * What every long-running program shares: configuration from --config and
+ * the environment, logging, one event_base (made after
+ * evthread_use_pthreads()), signals (TERM/INT: stop, HUP: reload), the
+ * metrics listener with sc_up and sc_build_info, a database connection, an
+ * MQTT client with id {program}-{instance}, and the outbox relay.
+ *
+ * Stop sequence on SIGTERM/SIGINT: the MQTT client disconnects (the broker
+ * keeps our session and queues for it), the program's `drain` hook is
+ * polled until it reports nothing left in flight (messages already received
+ * committed, jobs finished), then the loop exits and the program exits 0.
+ */
+
+struct service;
+
+/* Returns true when the program has nothing left in flight. */
+typedef bool (*service_drain_cb)(void *arg);
+/* Called on SIGHUP and when master data changed. */
+typedef void (*service_reload_cb)(void *arg);
+
+struct service_def {
+	const char *program;      /* "sc-ingest" */
+	const char *summary;      /* one line for --help */
+	bool use_mqtt;            /* make the MQTT client */
+	bool run_outbox;          /* run an outbox relay */
+	void (*on_message)(void *arg, const struct mq_msg *m); /* inbound MQTT */
+};
+
+struct service {
+	const struct service_def *def;
+	struct config cfg;
+	char client_id[160];
+	struct event_base *base;
+	struct metrics *metrics;
+	struct metrics_http *http;
+	struct db *db;
+	struct mq *mq;
+	struct outbox *outbox;
+	void *app;                /* the program's state, given to callbacks */
+	service_drain_cb drain;
+	service_reload_cb reload;
+	bool stopping;
+	struct event *sig_term, *sig_int, *sig_hup, *stop_timer;
+	int stop_polls;
+};
+
+/*
+ * Parses argv (--config FILE, --help), loads configuration, sets up logging,
+ * the loop, metrics and connections. Returns 0, or an exit status to leave
+ * with (0 after --help, 1 on bad configuration, 2 on bad usage), the reason
+ * already printed.
+ */
+int service_init(struct service *s, const struct service_def *def, int argc, char **argv)
+	__attribute__((warn_unused_result));
+
+/* Runs the loop until stopped. Returns the exit status. */
+int service_run(struct service *s);
+
+/* Frees everything service_init made; safe after a failed init. */
+void service_done(struct service *s);
+
+/* Starts the stop sequence (as SIGTERM does). */
+void service_stop(struct service *s);
+
+/*
+ * Parses "--config FILE"/"--config=FILE" and "--help" from argv for any
+ * program (scctl too). On return *file is the config path or NULL, *help
+ * tells whether --help was given, and *next the index of the first argument
+ * not consumed. Returns 0, or -1 on bad usage (message in err).
+ */
+int service_parse_args(int argc, char **argv, const char **file, bool *help, int *next,
+		       char *err, size_t errlen) __attribute__((warn_unused_result));
+
+#endif
