@@ -50,6 +50,12 @@ struct db_listener {
 	void *arg;
 };
 
+struct db_connect_hook {
+	struct db_connect_hook *next;
+	db_connect_cb cb;
+	void *arg;
+};
+
 struct db {
 	struct event_base *base;
 	char *dsn;
@@ -68,8 +74,7 @@ struct db {
 	PGresult *last;             /* last result of the job in flight */
 	struct db_prepared *prepared;
 	struct db_listener *listeners;
-	db_connect_cb connect_cb;
-	void *connect_arg;
+	struct db_connect_hook *hooks;
 };
 
 static void db_schedule_reconnect(struct db *db);
@@ -387,8 +392,8 @@ static void send_head(struct db *db)
 		/* Marker: everything before it is in place; tell the owner. */
 		queue_pop(db);
 		job_free(j);
-		if (db->connect_cb != NULL)
-			db->connect_cb(db->connect_arg);
+		for (struct db_connect_hook *h = db->hooks; h != NULL; h = h->next)
+			h->cb(h->arg);
 		return;
 	}
 	if (j->kind == JOB_PREPARE)
@@ -513,6 +518,11 @@ void db_free(struct db *db)
 		free(p->sql);
 		free(p);
 	}
+	while (db->hooks != NULL) {
+		struct db_connect_hook *h = db->hooks;
+		db->hooks = h->next;
+		free(h);
+	}
 	while (db->listeners != NULL) {
 		struct db_listener *l = db->listeners;
 		db->listeners = l->next;
@@ -537,10 +547,17 @@ size_t db_pending(const struct db *db)
 	return n;
 }
 
-void db_set_connect_cb(struct db *db, db_connect_cb cb, void *arg)
+int db_on_connect(struct db *db, db_connect_cb cb, void *arg)
 {
-	db->connect_cb = cb;
-	db->connect_arg = arg;
+	struct db_connect_hook *h = calloc(1, sizeof(*h)), **p = &db->hooks;
+	if (h == NULL)
+		return -1;
+	h->cb = cb;
+	h->arg = arg;
+	while (*p != NULL)
+		p = &(*p)->next;
+	*p = h;
+	return 0;
 }
 
 int db_prepare(struct db *db, const char *name, const char *sql, int nparams)

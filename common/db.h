@@ -59,7 +59,9 @@ bool db_connected(const struct db *db);
 /* Jobs queued or in flight. */
 size_t db_pending(const struct db *db);
 
-void db_set_connect_cb(struct db *db, db_connect_cb cb, void *arg);
+/* Adds a callback run after every (re)connect (in the order added). 0 or -1. */
+int db_on_connect(struct db *db, db_connect_cb cb, void *arg)
+	__attribute__((warn_unused_result));
 
 /*
  * Registers a prepared statement (prepared now if connected, and after every

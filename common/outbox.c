@@ -278,8 +278,8 @@ struct outbox *outbox_new(struct event_base *base, const char *dsn, struct mq *m
 	o->timer = evtimer_new(base, on_timer, o);
 	if (o->db == NULL || o->timer == NULL)
 		goto fail;
-	db_set_connect_cb(o->db, on_connect, o);
-	if (db_listen(o->db, "outbox", on_notify, o) != 0)
+	if (db_on_connect(o->db, on_connect, o) != 0 ||
+	    db_listen(o->db, "outbox", on_notify, o) != 0)
 		goto fail;
 	o->published = metrics_counter(m, "sc_outbox_published_total",
 				       "Events relayed from the outbox to the broker", "");
