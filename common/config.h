@@ -18,9 +18,14 @@
  * Sources, later wins: built-in default < --config FILE < environment.
  * The file is "KEY=value" lines as in a systemd EnvironmentFile: blank
  * lines and '#' comments are skipped, the value may be wrapped in single or
- * double quotes. The file is checked whole, keys the environment overrides
+ * double quotes ("..." knows \" \\ \$ \`). A key set twice in the file is
+ * an error. The file is checked whole, keys the environment overrides
  * included. An unknown key (in the file, or an SC_* variable in the
- * environment) or a bad value is an error naming the key.
+ * environment) or a bad value is an error naming the key:
+ *   SC_LOG_LEVEL: bad value "shouty" (expected debug, info, warn, error)
+ *   config file site.env line 3: unknown key SC_BOGUS
+ * An empty value of a key whose default is "unset" (SC_MQTT_USER, ...)
+ * means unset; an empty SC_METRICS_ADDR means "off".
  */
 
 struct config {
@@ -30,7 +35,7 @@ struct config {
 	char *mqtt_pass;       /* SC_MQTT_PASS: NULL when unset */
 	char *mqtt_cafile;     /* SC_MQTT_CAFILE: CA bundle for ssl://, NULL = system */
 	char *http_addr;       /* SC_HTTP_ADDR: sc-api listen host:port */
-	char *metrics_addr;    /* SC_METRICS_ADDR: host:port, "" or "off" disables */
+	char *metrics_addr;    /* SC_METRICS_ADDR: host:port, or "off" (also given as "") */
 	char *instance;        /* SC_INSTANCE: default hostname */
 	enum log_level log_level; /* SC_LOG_LEVEL */
 	/* Tunables. */
@@ -41,9 +46,11 @@ struct config {
 };
 
 /*
- * Fills *out for `program` (e.g. "sc-ingest") from defaults, the file
- * (NULL: none) and the environment. Returns 0, or -1 with a one-line reason
- * naming the key in err. On failure *out is left freed.
+ * Fills *out for `program` (one of sc-ingest, sc-alertd, sc-dispatch,
+ * sc-slamon, sc-api, sc-sim, scctl; another name is an error) from
+ * defaults, the file (NULL: none) and the environment. Returns 0, or -1
+ * with a one-line reason naming the key in err. On failure *out is zeroed
+ * (nothing to free).
  */
 int config_load(struct config *out, const char *program, const char *file,
 		char *err, size_t errlen) __attribute__((warn_unused_result));
@@ -51,7 +58,10 @@ int config_load(struct config *out, const char *program, const char *file,
 /* Frees the strings of cfg (not cfg itself); safe on a zeroed struct. */
 void config_free(struct config *cfg);
 
-/* Prints the keys `program` uses with their defaults and help, for --help. */
+/*
+ * Prints the keys `program` uses with their defaults and help, for --help
+ * (every key for an unknown program).
+ */
 void config_usage(FILE *out, const char *program);
 
 #endif

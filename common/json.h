@@ -29,6 +29,7 @@ struct json_err {
 	char detail[160];    /* e.g. "seq: must be an unsigned integer" */
 };
 
+/* Fills e (NULL is allowed); reason must be a static string. */
 void json_err_set(struct json_err *e, const char *reason, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
@@ -36,8 +37,11 @@ void json_err_set(struct json_err *e, const char *reason, const char *fmt, ...)
  * Parses a payload from outside: at most JSON_MAX_PAYLOAD bytes
  * ("too_large"), valid UTF-8 and valid JSON with nothing after it
  * ("bad_json"), an object at the top ("schema"), no key repeated in any
- * object ("bad_json"). Returns the tree (caller frees with cJSON_Delete) or
- * NULL with *e filled.
+ * object ("bad_json"). Stricter than cJSON alone: raw control characters,
+ * NUL bytes, "\u0000" and numbers outside the RFC 8259 grammar ("01",
+ * "1.", "-.5") are "bad_json" too; NaN and Infinity are not JSON. buf
+ * need not be NUL-terminated. Returns the tree (caller frees with
+ * cJSON_Delete) or NULL with *e filled.
  */
 cJSON *json_parse_object(const char *buf, size_t len, struct json_err *e)
 	__attribute__((warn_unused_result));
@@ -47,13 +51,18 @@ bool json_utf8_valid(const char *buf, size_t len);
 
 int json_get_str(const cJSON *o, const char *key, unsigned flags, size_t max_len,
 		 const char **out, struct json_err *e) __attribute__((warn_unused_result));
-/* Integer in [min, max] (no fraction, within +-2^53). */
+/* Integer in [min, max] (no fraction, within +-(2^53 - 1)). */
 int json_get_int(const cJSON *o, const char *key, unsigned flags, int64_t min,
 		 int64_t max, int64_t *out, struct json_err *e) __attribute__((warn_unused_result));
-/* Unsigned integer (0..2^53: cJSON keeps numbers as doubles). */
+/*
+ * Unsigned integer 0..2^53 - 1. cJSON keeps numbers as doubles, which hold
+ * every integer only up to there (2^53 + 1 would read as 2^53), so larger
+ * values are refused rather than silently rounded: a documented limit of
+ * the 64-bit `seq` of the contract.
+ */
 int json_get_u64(const cJSON *o, const char *key, unsigned flags, uint64_t *out,
 		 struct json_err *e) __attribute__((warn_unused_result));
-/* Finite number. */
+/* Finite number: 1e999 (inf in cJSON) is "schema"; map it to "bad_metric" where apt. */
 int json_get_num(const cJSON *o, const char *key, unsigned flags, double *out,
 		 struct json_err *e) __attribute__((warn_unused_result));
 int json_get_bool(const cJSON *o, const char *key, unsigned flags, bool *out,
