@@ -81,6 +81,7 @@ struct mq {
 	struct event *wake;
 	struct event *retry_ev;
 	bool want_connected;
+	bool paused;                /* loop thread only: hold inbound messages */
 };
 
 static void node_free(struct mq_node *n)
@@ -324,7 +325,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 	mq->done_head = mq->done_tail = NULL;
 	struct mq_node *in = mq->in_head, *last = NULL;
 	size_t taken = 0;
-	for (struct mq_node *n = in; n != NULL && taken < MQ_WAKE_SLICE; n = n->next) {
+	for (struct mq_node *n = in; n != NULL && taken < MQ_WAKE_SLICE && !mq->paused; n = n->next) {
 		last = n;
 		taken++;
 	}
@@ -338,7 +339,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 	} else {
 		in = NULL;
 	}
-	bool more = mq->in_head != NULL;
+	bool more = mq->in_head != NULL && !mq->paused;
 	pthread_mutex_unlock(&mq->lock);
 
 	while (done != NULL) {
@@ -569,6 +570,13 @@ int mq_connect(struct mq *mq)
 		evtimer_add(mq->retry_ev, &tv);
 	}
 	return 0;
+}
+
+void mq_set_paused(struct mq *mq, bool paused)
+{
+	mq->paused = paused;
+	if (!paused)
+		event_active(mq->wake, EV_READ, 0);
 }
 
 void mq_disconnect(struct mq *mq)

@@ -75,6 +75,13 @@ void mq_disconnect(struct mq *mq);
 
 bool mq_connected(const struct mq *mq);
 
+/*
+ * Holds inbound messages in the queue instead of delivering them (the
+ * program is busy); once the queue is full Paho's thread waits, and the
+ * broker queues for us. mq_set_paused(mq, false) resumes delivery.
+ */
+void mq_set_paused(struct mq *mq, bool paused);
+
 /* Messages received but not yet handed to on_msg, and publishes in flight. */
 size_t mq_inbound_pending(struct mq *mq);
 size_t mq_publish_pending(struct mq *mq);

@@ -1,0 +1,103 @@
+#ifndef SC_INGEST_INGEST_H
+#define SC_INGEST_INGEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "payload.h"
+
+struct service;
+struct idmap;
+struct master_watch;
+struct metric;
+struct event;
+struct mq_msg;
+
+/*
+ * sc-ingest: the front door for device messages and customer requests
+ * (contract sections 2.1, 2.2, 2.6).
+ *
+ * intake.c classifies and validates each message; valid device messages
+ * and every rejection go into the open batch (batch.c), which one statement
+ * (sc_ingest_batch) commits; requests go one statement each
+ * (requests.c, sc_request_submit). registry.c keeps the known device ids
+ * and the telemetry partitions.
+ */
+
+/* One entry of a batch. */
+enum item_kind { ITEM_TELEMETRY, ITEM_ALARM, ITEM_REJECT };
+
+struct item {
+	enum item_kind kind;
+	char *row;       /* JSON object for sc_ingest_batch (telemetry/alarm/reject) */
+	int64_t ts_us;   /* device ts, for the lag histogram */
+	char *topic;     /* for turning it into a reject if its row fails */
+	char *raw;       /* payload as received */
+	size_t raw_len;
+};
+
+struct batch {
+	struct item *items;
+	size_t n, cap;
+	int64_t opened_us; /* monotonic time of the first item */
+};
+
+struct ingest_metrics {
+	struct metric *stored[3], *duplicate[3], *rejected[3]; /* by ingest_kind */
+	struct metric *rejected_other;   /* bad_topic and the like */
+	struct metric *lag[3];
+	struct metric *batch_rows;
+	struct metric *batch_seconds;
+	struct metric *batch_splits;
+};
+
+/* Kinds for metrics labels. */
+enum ingest_kind { KIND_TELEMETRY, KIND_ALARM, KIND_REQUEST };
+
+struct ingest {
+	struct service *svc;
+	struct idmap *devices;           /* known device ids */
+	struct master_watch *master;
+	bool devices_loading;
+	long long devices_version;
+
+	struct batch open;               /* filling */
+	struct batch sending;            /* in flight (n == 0: none) */
+	/* Sub-batches still to send after a failed batch was split. */
+	struct batch *retry;
+	size_t nretry, capretry;
+	struct event *flush_timer;
+	size_t requests_in_flight;
+
+	struct event *maint_timer;
+	int64_t last_retention_us;
+
+	struct ingest_metrics m;
+};
+
+/* intake.c */
+void intake_on_message(void *arg, const struct mq_msg *m);
+
+/* batch.c */
+int batch_init(struct ingest *in) __attribute__((warn_unused_result));
+void batch_free_all(struct ingest *in);
+/* Takes ownership of row/topic; copies raw. Returns 0 or -1 (out of memory). */
+int batch_add(struct ingest *in, enum item_kind kind, char *row, int64_t ts_us,
+	      const char *topic, const char *raw, size_t raw_len)
+	__attribute__((warn_unused_result));
+/* Adds a rejection of a message (reason/detail of contract section 2.6). */
+void batch_reject(struct ingest *in, const char *topic, const char *reason,
+		  const char *detail, const char *raw, size_t raw_len);
+bool batch_idle(const struct ingest *in);
+
+/* requests.c */
+void requests_submit(struct ingest *in, const struct payload_request *r, const char *topic,
+		     const char *raw, size_t raw_len);
+
+/* registry.c */
+int registry_init(struct ingest *in) __attribute__((warn_unused_result));
+void registry_free(struct ingest *in);
+bool registry_has_device(const struct ingest *in, const char *id);
+
+#endif

@@ -1,0 +1,130 @@
+/*
+ * Classifies and validates every message sc-ingest receives (contract
+ * sections 2.1, 2.2, 2.6) and routes it: device messages and rejections
+ * into the open batch, requests to their own statement.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ingest.h"
+#include "log.h"
+#include "metrics.h"
+#include "mqtt.h"
+#include "strbuf.h"
+#include "timeutil.h"
+#include "topic.h"
+
+static void reject(struct ingest *in, int kind, const struct mq_msg *m, const char *reason,
+		   const char *detail)
+{
+	log_debug("message rejected: %s topic=%s detail=%s", reason, m->topic, detail);
+	metric_add(kind >= 0 ? in->m.rejected[kind] : in->m.rejected_other, 1);
+	batch_reject(in, m->topic, reason, detail, m->payload, m->len);
+}
+
+/* Epoch seconds with microseconds: exact for any date a device can send. */
+static void put_epoch(struct strbuf *b, int64_t us)
+{
+	strbuf_printf(b, "%.6f", (double)us / 1e6);
+}
+
+static void take_telemetry(struct ingest *in, const struct mq_msg *m, const char *device,
+			   int64_t now)
+{
+	struct payload_telemetry t;
+	struct json_err e;
+	if (payload_telemetry_parse(m->payload, m->len, now, &t, &e) != 0) {
+		reject(in, KIND_TELEMETRY, m, e.reason, e.detail);
+		return;
+	}
+	if (!registry_has_device(in, device)) {
+		reject(in, KIND_TELEMETRY, m, "unknown_device", "device is not in the registry");
+		payload_free(t.root);
+		return;
+	}
+	char *metrics = json_print(t.metrics);
+	struct strbuf b;
+	strbuf_init(&b);
+	strbuf_puts(&b, "{\"d\":");
+	strbuf_json_str(&b, device);
+	strbuf_printf(&b, ",\"s\":%llu,\"t\":", (unsigned long long)t.seq);
+	put_epoch(&b, t.ts_us);
+	strbuf_puts(&b, ",\"r\":");
+	put_epoch(&b, now);
+	if (t.has_run_hours)
+		strbuf_printf(&b, ",\"h\":%.17g", t.run_hours);
+	strbuf_puts(&b, ",\"m\":");
+	strbuf_puts(&b, metrics != NULL ? metrics : "{}");
+	strbuf_putc(&b, '}');
+	free(metrics);
+	char *row = metrics != NULL ? strbuf_take(&b) : (strbuf_free(&b), NULL);
+	if (row == NULL || batch_add(in, ITEM_TELEMETRY, row, t.ts_us, m->topic, m->payload, m->len) != 0)
+		log_error("telemetry dropped: out of memory topic=%s", m->topic);
+	payload_free(t.root);
+}
+
+static void take_alarm(struct ingest *in, const struct mq_msg *m, const char *device, int64_t now)
+{
+	struct payload_alarm a;
+	struct json_err e;
+	if (payload_alarm_parse(m->payload, m->len, now, &a, &e) != 0) {
+		reject(in, KIND_ALARM, m, e.reason, e.detail);
+		return;
+	}
+	if (!registry_has_device(in, device)) {
+		reject(in, KIND_ALARM, m, "unknown_device", "device is not in the registry");
+		payload_free(a.root);
+		return;
+	}
+	struct strbuf b;
+	strbuf_init(&b);
+	strbuf_puts(&b, "{\"d\":");
+	strbuf_json_str(&b, device);
+	strbuf_printf(&b, ",\"s\":%llu,\"t\":", (unsigned long long)a.seq);
+	put_epoch(&b, a.ts_us);
+	strbuf_puts(&b, ",\"r\":");
+	put_epoch(&b, now);
+	strbuf_puts(&b, ",\"c\":");
+	strbuf_json_str(&b, a.code);
+	strbuf_printf(&b, ",\"st\":\"%s\",\"x\":", a.raised ? "raised" : "cleared");
+	strbuf_json_str(&b, a.text);
+	strbuf_putc(&b, '}');
+	char *row = strbuf_take(&b);
+	if (row == NULL || batch_add(in, ITEM_ALARM, row, a.ts_us, m->topic, m->payload, m->len) != 0)
+		log_error("alarm dropped: out of memory topic=%s", m->topic);
+	payload_free(a.root);
+}
+
+static void take_request(struct ingest *in, const struct mq_msg *m, int64_t now)
+{
+	struct payload_request r;
+	struct json_err e;
+	if (payload_request_parse(m->payload, m->len, now, &r, &e) != 0) {
+		reject(in, KIND_REQUEST, m, e.reason, e.detail);
+		return;
+	}
+	requests_submit(in, &r, m->topic, m->payload, m->len);
+	payload_free(r.root);
+}
+
+void intake_on_message(void *arg, const struct mq_msg *m)
+{
+	struct ingest *in = arg;
+	struct topic_info ti;
+	int64_t now = time_now_us();
+	switch (topic_parse(m->topic, &ti)) {
+	case TOPIC_TELEMETRY:
+		take_telemetry(in, m, ti.id, now);
+		break;
+	case TOPIC_ALARM:
+		take_alarm(in, m, ti.id, now);
+		break;
+	case TOPIC_REQUEST_NEW:
+		take_request(in, m, now);
+		break;
+	default:
+		reject(in, -1, m, "bad_topic", "not a topic sc-ingest takes");
+		break;
+	}
+}
