@@ -13,7 +13,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   clang libclang-rt-dev       # clang + its runtime: libFuzzer and sanitizers
-  libevent-dev libpq-dev libcjson-dev libpaho-mqtt-dev libcmocka-dev
+  libevent-dev libpq-dev libcjson-dev libpaho-mqtt-dev libcmocka-dev libssl-dev
   postgresql-15               # server binaries in /usr/lib/postgresql/15/bin
   mosquitto mosquitto-clients
   openssl curl python3
