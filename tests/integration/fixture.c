@@ -1,0 +1,92 @@
+/* Shared integration-test set-up (see fixture.h). */
+#include "fixture.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+const char fixture_country[] =
+	"{\"settings\": {\"offer_timeout_s\": 120, \"max_offer_attempts\": 3, \"travel_kmh\": 60},"
+	" \"provinces\": [{\"code\": \"HA\", \"name\": \"Henan\", \"lat\": 34.76, \"lon\": 113.65},"
+	"                 {\"code\": \"HB\", \"name\": \"Hubei\", \"lat\": 30.59, \"lon\": 114.30}],"
+	" \"customers\": [{\"id\": \"C1\", \"name\": \"Zhengzhou Grid\", \"tier\": \"vip\", \"province\": \"HA\"},"
+	"                 {\"id\": \"C2\", \"name\": \"Wuhan Metro\", \"tier\": \"standard\", \"province\": \"HB\"}],"
+	" \"sites\": [{\"id\": \"S1\", \"customer_id\": \"C1\", \"province\": \"HA\", \"lat\": 34.75, \"lon\": 113.62, \"address\": \"Zhengzhou\"},"
+	"             {\"id\": \"S2\", \"customer_id\": \"C2\", \"province\": \"HB\", \"lat\": 30.60, \"lon\": 114.31, \"address\": \"Wuhan\"}],"
+	" \"devices\": [{\"id\": \"D1\", \"site_id\": \"S1\", \"model\": \"XJ-PR900\"},"
+	"               {\"id\": \"D2\", \"site_id\": \"S1\", \"model\": \"XJ-PR900\"},"
+	"               {\"id\": \"D3\", \"site_id\": \"S2\", \"model\": \"XJ-PR900\"}],"
+	" \"engineers\": [{\"id\": \"E-HA-3\", \"name\": \"Wang\", \"kind\": \"onsite\", \"province\": \"HA\", \"lat\": 34.70, \"lon\": 113.60,"
+	"                  \"skills\": {\"relay_protection\": 3}, \"max_concurrent\": 2},"
+	"                 {\"id\": \"E-HA-1\", \"name\": \"Zhao\", \"kind\": \"onsite\", \"province\": \"HA\", \"lat\": 34.75, \"lon\": 113.62,"
+	"                  \"skills\": {\"relay_protection\": 1}, \"max_concurrent\": 2},"
+	"                 {\"id\": \"E-HB-3\", \"name\": \"Chen\", \"kind\": \"onsite\", \"province\": \"HB\", \"lat\": 34.75, \"lon\": 113.62,"
+	"                  \"skills\": {\"relay_protection\": 4}, \"max_concurrent\": 2}],"
+	" \"alert_rules\": [{\"id\": \"R-temp\", \"model\": \"*\", \"metric\": \"temp_c\", \"op\": \">\", \"threshold\": 85,"
+	"                    \"for_s\": 2, \"clear\": 80, \"severity\": \"major\", \"skill\": \"relay_protection\","
+	"                    \"min_grade\": 2, \"category\": \"fault\", \"remote_ok\": false}],"
+	" \"request_rules\": [{\"category\": \"fault\", \"model\": \"*\", \"skill\": \"relay_protection\", \"min_grade\": 2, \"remote_ok\": false}],"
+	" \"sla_policies\": [{\"tier\": \"vip\", \"severity\": \"major\", \"respond_s\": 3600, \"arrive_s\": 14400,"
+	"                     \"resolve_s\": 28800, \"calendar\": \"24x7\", \"warn_pct\": 75}]"
+	"}";
+
+int fixture_import(struct harness *h, const char *json)
+{
+	char path[512], out[4096];
+	static int n;
+	snprintf(path, sizeof(path), "%s/import-%d.json", harness_dir(h), ++n);
+	FILE *f = fopen(path, "w");
+	if (f == NULL)
+		return -1;
+	fputs(json, f);
+	fclose(f);
+	const char *args[] = { "import", path, NULL };
+	int rc = harness_run(h, "scctl", args, out, sizeof(out));
+	if (rc != 0)
+		fprintf(stderr, "fixture: scctl import failed (%d): %s\n", rc, out);
+	return rc == 0 ? 0 : -1;
+}
+
+struct harness *fixture_start(const char *import_json)
+{
+	char out[4096];
+	struct harness *h = harness_start();
+	if (h == NULL)
+		return NULL;
+	const char *args[] = { "migrate", NULL };
+	int rc = harness_run(h, "scctl", args, out, sizeof(out));
+	if (rc != 0) {
+		fprintf(stderr, "fixture: scctl migrate failed (%d): %s\n", rc, out);
+		harness_stop(h);
+		return NULL;
+	}
+	if (import_json != NULL && fixture_import(h, import_json) != 0) {
+		harness_stop(h);
+		return NULL;
+	}
+	return h;
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+char *fixture_wait_payload(struct harness_mqtt *m, const char *topic, const char *needle,
+			   int timeout_ms)
+{
+	long long end = now_ms() + timeout_ms;
+	for (;;) {
+		long long left = end - now_ms();
+		if (left <= 0)
+			return NULL;
+		char *p = harness_mqtt_wait(m, topic, (int)left, NULL);
+		if (p == NULL)
+			return NULL;
+		if (needle == NULL || strstr(p, needle) != NULL)
+			return p;
+		free(p);
+	}
+}

@@ -1,0 +1,152 @@
+/*
+ * sc-ingest against a real broker and database: valid telemetry is stored
+ * once, every kind of bad input is rejected with its contract reason (kept in
+ * `rejected` and announced on sc/v1/rejected) while the valid messages
+ * around it are stored, requests become tickets with their status announced,
+ * and SIGTERM ends the service with status 0.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fixture.h"
+
+struct bad {
+	const char *topic;
+	const char *payload;
+	const char *reason;
+};
+
+/* Timestamps are made relative to now so the future check is exercised. */
+static char ts_now[40], ts_future[40];
+
+static void make_times(void)
+{
+	time_t t = time(NULL);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(ts_now, sizeof(ts_now), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	t += 3600;
+	gmtime_r(&t, &tm);
+	strftime(ts_future, sizeof(ts_future), "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int publishf(struct harness_mqtt *m, const char *topic, const char *fmt, const char *ts,
+		    long seq)
+{
+	char buf[1024];
+	snprintf(buf, sizeof(buf), fmt, seq, ts);
+	return harness_mqtt_publish(m, topic, buf, 1);
+}
+
+int main(void)
+{
+	struct harness *h = NULL;
+	struct harness_mqtt *dev = NULL, *watch = NULL;
+	char *p = NULL;
+	char big[70 * 1024];
+	int rc = 1;
+	pid_t ingest;
+
+	make_times();
+	h = fixture_start(fixture_country);
+	CHECK(h != NULL);
+	ingest = harness_spawn(h, "sc-ingest", NULL, NULL);
+	CHECK(ingest > 0);
+	watch = harness_mqtt_connect(h, "test-watch");
+	CHECK(watch != NULL);
+	CHECK(harness_mqtt_subscribe(watch, "sc/v1/rejected") == 0);
+	CHECK(harness_mqtt_subscribe(watch, "sc/v1/requests/+/status") == 0);
+	dev = harness_mqtt_connect(h, "test-dev");
+	CHECK(dev != NULL);
+
+	/* A valid message, sent twice (a redelivery): stored once. */
+	const char *tele = "{\"seq\": %ld, \"ts\": \"%s\", \"run_hours\": 100.5, "
+			   "\"metrics\": {\"temp_c\": 71.2, \"load_pct\": 64}}";
+	CHECK(publishf(dev, "sc/v1/dev/D1/telemetry", tele, ts_now, 1) == 0);
+	CHECK(publishf(dev, "sc/v1/dev/D1/telemetry", tele, ts_now, 1) == 0);
+	CHECK(harness_wait_sql(h, "select count(*) from telemetry where device_id = 'D1'", 1, 15000));
+
+	/* Each bad message is rejected with its own reason. */
+	const struct bad bad[] = {
+		{ "sc/v1/dev/D1/telemetry", "{\"seq\": 2, \"ts\": ", "bad_json" },
+		{ "sc/v1/dev/D1/telemetry", "{\"seq\": 3, \"ts\": \"2026-11-23T08:00:00Z\", \"metrics\": {\"t\": NaN}}", "bad_json" },
+		{ "sc/v1/dev/D1/telemetry", "{\"seq\": 4, \"ts\": \"2026-11-23T08:00:00Z\", \"metrics\": {}}", "schema" },
+		{ "sc/v1/dev/D1/telemetry", "{\"seq\": -5, \"ts\": \"2026-11-23T08:00:00Z\", \"metrics\": {\"a\": 1}}", "schema" },
+		{ "sc/v1/dev/D1/telemetry", "{\"seq\": 6, \"ts\": \"2026-11-23T08:00:00Z\", \"metrics\": {\"Temp\": 1}}", "bad_metric" },
+		{ "sc/v1/dev/D1/telemetry", "{\"seq\": 7, \"ts\": \"2026-11-23T08:00:00Z\", \"metrics\": {\"t\": 1e999}}", "bad_metric" },
+		{ "sc/v1/dev/D1/telemetry", "{\"seq\": 8, \"ts\": \"yesterday\", \"metrics\": {\"t\": 1}}", "bad_timestamp" },
+		{ "sc/v1/dev/D9/telemetry", "{\"seq\": 9, \"ts\": \"2026-11-23T08:00:00Z\", \"metrics\": {\"t\": 1}}", "unknown_device" },
+		{ "sc/v1/dev/D1/bogus", "{}", "bad_topic" },
+		{ "sc/v1/dev/D1/alarm", "{\"seq\": 10, \"ts\": \"2026-11-23T08:00:00Z\", \"code\": \"E201\", \"state\": \"on\"}", "schema" },
+		{ "sc/v1/requests/new", "{\"request_id\": \"R-X1\", \"channel\": \"fax\"}", "schema" },
+		{ "sc/v1/requests/new", "{\"request_id\": \"R-X2\", \"channel\": \"web\", \"customer_id\": \"C9\", \"site_id\": \"S1\", \"category\": \"fault\", \"ts\": \"2026-11-23T08:00:00Z\"}", "unknown_customer" },
+		{ "sc/v1/requests/new", "{\"request_id\": \"R-X3\", \"channel\": \"web\", \"customer_id\": \"C1\", \"site_id\": \"S9\", \"category\": \"fault\", \"ts\": \"2026-11-23T08:00:00Z\"}", "unknown_site" },
+		{ "sc/v1/requests/new", "{\"request_id\": \"R-X4\", \"channel\": \"web\", \"customer_id\": \"C1\", \"site_id\": \"S2\", \"category\": \"fault\", \"ts\": \"2026-11-23T08:00:00Z\"}", "site_mismatch" },
+	};
+	size_t nbad = sizeof(bad) / sizeof(bad[0]);
+	for (size_t i = 0; i < nbad; i++) {
+		CHECK(harness_mqtt_publish(dev, bad[i].topic, bad[i].payload, 1) == 0);
+		char needle[64];
+		snprintf(needle, sizeof(needle), "\"reason\": \"%s\"", bad[i].reason);
+		p = fixture_wait_payload(watch, "sc/v1/rejected", bad[i].reason, 15000);
+		if (p == NULL)
+			fprintf(stderr, "no rejection %s for %s\n", bad[i].reason, bad[i].payload);
+		CHECK(p != NULL);
+		CHECK(strstr(p, bad[i].topic) != NULL);
+		free(p);
+		p = NULL;
+	}
+	/* A ts an hour ahead, and a payload over 64 KiB. */
+	CHECK(publishf(dev, "sc/v1/dev/D1/telemetry", tele, ts_future, 11) == 0);
+	p = fixture_wait_payload(watch, "sc/v1/rejected", "bad_timestamp", 15000);
+	CHECK(p != NULL);
+	free(p);
+	memset(big, ' ', sizeof(big));
+	memcpy(big, "{\"seq\": 12}", 11);
+	CHECK(harness_mqtt_publish_raw(dev, "sc/v1/dev/D1/telemetry", big, sizeof(big), 1, false) == 0);
+	p = fixture_wait_payload(watch, "sc/v1/rejected", "too_large", 15000);
+	CHECK(p != NULL);
+	free(p);
+	p = NULL;
+	CHECK(harness_sql_long(h, "select count(*) from rejected") == (long)nbad + 2);
+
+	/* The service still runs and stores what is valid. */
+	CHECK(publishf(dev, "sc/v1/dev/D1/telemetry", tele, ts_now, 13) == 0);
+	CHECK(harness_wait_sql(h, "select count(*) from telemetry where device_id = 'D1'", 2, 15000));
+	CHECK(harness_sql_long(h, "select (metrics->>'temp_c')::float8 = 71.2 from device_state "
+				  "where device_id = 'D1' and last_seq = 13 and run_hours = 100.5") == 1);
+
+	/* A request becomes a ticket; the front desk hears its id and state. */
+	const char *req = "{\"request_id\": \"HL-1\", \"channel\": \"hotline\", \"customer_id\": \"C1\", "
+			  "\"site_id\": \"S1\", \"device_id\": \"D2\", \"category\": \"fault\", "
+			  "\"severity\": \"major\", \"description\": \"relay trips\", "
+			  "\"contact\": {\"name\": \"Li\"}, \"ts\": \"2026-11-23T08:01:00Z\"}";
+	CHECK(harness_mqtt_publish(dev, "sc/v1/requests/new", req, 1) == 0);
+	p = fixture_wait_payload(watch, "sc/v1/requests/HL-1/status", "\"ticket_id\"", 15000);
+	CHECK(p != NULL);
+	CHECK(strstr(p, "\"state\": \"new\"") != NULL);
+	free(p);
+	/* The same request again: no second ticket, its status again. */
+	CHECK(harness_mqtt_publish(dev, "sc/v1/requests/new", req, 1) == 0);
+	p = fixture_wait_payload(watch, "sc/v1/requests/HL-1/status", "\"ticket_id\"", 15000);
+	CHECK(p != NULL);
+	free(p);
+	p = NULL;
+	CHECK(harness_sql_long(h, "select count(*) from ticket") == 1);
+	CHECK(harness_sql_long(h, "select count(*) from ticket where skill = 'relay_protection' "
+				  "and min_grade = 2 and tier = 'vip' and province = 'HA'") == 1);
+
+	/* Clean stop. */
+	CHECK(harness_stop_program(h, ingest, SIGTERM) == 0);
+	CHECK(harness_check_logs(h) == 0);
+	rc = 0;
+out:
+	free(p);
+	harness_mqtt_free(dev);
+	harness_mqtt_free(watch);
+	harness_stop(h);
+	return rc;
+}
