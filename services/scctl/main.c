@@ -1,0 +1,127 @@
+/*
+ * scctl [--config FILE] [--json] COMMAND ...: global options and the command
+ * table. Everything a command does lives in its own file.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "scctl.h"
+
+struct command {
+	const char *name;
+	scctl_command_fn run;
+	const char *usage;  /* arguments and one line of help per form */
+};
+
+static const struct command commands[] = {
+	{"migrate", scctl_migrate,
+	 "migrate\n"
+	 "      bring the database to the current schema (safe to run twice)\n"},
+	{"import", scctl_import,
+	 "import FILE.json\n"
+	 "      load or update master data (contract section 3) in one transaction;\n"
+	 "      FILE may be - for standard input\n"},
+	{"token", scctl_token,
+	 "token create --role ROLE [--zone PROVINCE] [--partner ID] [--engineer ID]\n"
+	 "      make an API token and print it (only) on stdout; ROLE is hq, province,\n"
+	 "      dispatcher (both need --zone), partner (--partner) or engineer (--engineer)\n"
+	 "  token revoke ID\n"
+	 "      revoke a token by its id\n"
+	 "  token list\n"
+	 "      list tokens (never the tokens themselves)\n"},
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *out)
+{
+	fputs("usage: scctl [--config FILE] [--json] COMMAND ...\n"
+	      "\n"
+	      "options:\n"
+	      "  --config FILE  read KEY=value settings from FILE (the environment wins)\n"
+	      "  --json         print results as JSON instead of tables\n"
+	      "  --help         show this help\n"
+	      "\n"
+	      "commands:\n", out);
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(out, "  %s", commands[i].usage);
+	fputs("\nexit status: 0 success, 1 failure (bad configuration included), 2 bad usage\n"
+	      "\nconfiguration:\n", out);
+	config_usage(out, "scctl");
+}
+
+static const struct command *find_command(const char *name)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+static bool wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			return false;
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return true;
+	}
+	return false;
+}
+
+int main(int argc, char **argv)
+{
+	struct scctl ctx = {0};
+	const struct command *cmd = NULL;
+	const char *config_file = NULL;
+	char err[512];
+	int i = 1;
+	int rc = SCCTL_USAGE;
+
+	log_init("scctl");
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		int m;
+
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			return SCCTL_OK;
+		}
+		if (scctl_common_flag(&ctx, argv[i]))
+			continue;
+		m = scctl_flag_value("usage", argc, argv, &i, "--config", &config_file);
+		if (m < 0)
+			return SCCTL_USAGE;
+		if (m > 0)
+			continue;
+		scctl_error("usage", "unknown option \"%s\" (see scctl --help)", argv[i]);
+		return SCCTL_USAGE;
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return SCCTL_USAGE;
+	}
+	cmd = find_command(argv[i]);
+	if (!cmd) {
+		scctl_error("usage", "unknown command \"%s\" (see scctl --help)", argv[i]);
+		return SCCTL_USAGE;
+	}
+	if (wants_help(argc - i, argv + i)) {
+		printf("usage: scctl [--config FILE] [--json] %s", cmd->usage);
+		return SCCTL_OK;
+	}
+	if (config_load(&ctx.cfg, "scctl", config_file, err, sizeof(err)) < 0) {
+		scctl_error("configuration", "%s", err);
+		return SCCTL_FAIL;
+	}
+	log_set_level(ctx.cfg.log_level);
+	rc = cmd->run(&ctx, argc - i, argv + i);
+	config_free(&ctx.cfg);
+	if (fflush(stdout) != 0 && rc == SCCTL_OK) {
+		scctl_error("output", "cannot write to standard output");
+		rc = SCCTL_FAIL;
+	}
+	return rc;
+}

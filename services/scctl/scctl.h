@@ -1,0 +1,125 @@
+#ifndef SC_SERVICES_SCCTL_SCCTL_H
+#define SC_SERVICES_SCCTL_SCCTL_H
+
+/*
+ * scctl: the command line of Service Cloud (contract sections 1, 3, 4, 6).
+ *
+ * main.c parses the global options and picks a command from its table;
+ * each command parses its own arguments and talks to PostgreSQL with
+ * synchronous libpq (a CLI may wait on the database). cli.c holds what the
+ * commands share: argument helpers, error messages, connecting, and the
+ * table / JSON output.
+ *
+ * Output rules (contract section 6, "CLI output"): results on stdout as an
+ * aligned table, or JSON with --json; errors on stderr as
+ * "scctl: <what failed>: <why>". Exit status SCCTL_OK, SCCTL_USAGE (unknown
+ * command or flag, missing or malformed argument) or SCCTL_FAIL (anything
+ * else, bad configuration included).
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include <cjson/cJSON.h>
+#include <libpq-fe.h>
+
+#include "config.h"
+
+enum {
+	SCCTL_OK = 0,
+	SCCTL_FAIL = 1,
+	SCCTL_USAGE = 2,
+};
+
+/* What every command gets from main.c. */
+struct scctl {
+	struct config cfg;  /* loaded with program "scctl" before the command runs */
+	bool json;          /* --json: print JSON instead of tables */
+};
+
+/*
+ * A command: argv[0] is the command's name, the rest its arguments (global
+ * options already removed; --json is also accepted among them). Returns an
+ * exit status (SCCTL_*), having printed its own error.
+ */
+typedef int (*scctl_command_fn)(struct scctl *ctx, int argc, char **argv);
+
+int scctl_migrate(struct scctl *ctx, int argc, char **argv);
+int scctl_import(struct scctl *ctx, int argc, char **argv);
+int scctl_token(struct scctl *ctx, int argc, char **argv);
+
+/* ---- migrations embedded at build time (cmake/embed_sql.cmake) --------- */
+
+struct scctl_migration {
+	int version;       /* NNN of schema/NNN_name.sql */
+	const char *name;  /* file name without ".sql", e.g. "001_base" */
+	const char *sql;   /* the whole file, NUL-terminated */
+};
+
+/* In version order. */
+extern const struct scctl_migration scctl_migrations[];
+extern const size_t scctl_migrations_count;
+
+/* ---- shared helpers (cli.c) ------------------------------------------- */
+
+/* Prints "scctl: <what>: <why>\n" on stderr. */
+void scctl_error(const char *what, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/*
+ * Matches argv[*i] against a flag taking a value, as "--flag VALUE" or
+ * "--flag=VALUE". Returns 1 and sets *value (advancing *i past a separate
+ * value), 0 when argv[*i] is another argument, or -1 after printing a usage
+ * error when the value is missing.
+ */
+int scctl_flag_value(const char *what, int argc, char **argv, int *i, const char *flag,
+		     const char **value) __attribute__((warn_unused_result));
+
+/*
+ * Handles an argument every command accepts: "--json" (sets ctx->json).
+ * Returns true when argv_i was one.
+ */
+bool scctl_common_flag(struct scctl *ctx, const char *argv_i);
+
+/*
+ * Connects to ctx->cfg.pg_dsn (application_name "scctl"), server notices
+ * go to the debug log. With need_schema, also checks that `scctl migrate`
+ * has run. Returns the connection (caller PQfinish()es it) or NULL after
+ * printing "scctl: <what>: <why>".
+ */
+PGconn *scctl_connect(const struct scctl *ctx, const char *what, bool need_schema)
+	__attribute__((warn_unused_result));
+
+/*
+ * The reason a query failed, one line without the trailing newline, into
+ * buf. res may be NULL (then the connection's message is used).
+ */
+const char *scctl_pg_why(const PGconn *conn, const PGresult *res, char *buf, size_t len);
+
+/*
+ * Runs one parameterless command (BEGIN, COMMIT, ...). Returns 0, or -1
+ * after printing "scctl: <what>: <why>".
+ */
+int scctl_exec(PGconn *conn, const char *what, const char *sql)
+	__attribute__((warn_unused_result));
+
+/* Prints v formatted on stdout followed by a newline. 0 or -1. */
+int scctl_print_json(const cJSON *v) __attribute__((warn_unused_result));
+
+/* An aligned text table: a header row, then rows of strings. */
+struct scctl_table;
+
+/* ncols headers (copied). NULL on allocation failure. */
+struct scctl_table *scctl_table_new(size_t ncols, const char *const *headers)
+	__attribute__((warn_unused_result));
+/* Right-aligns column col (numbers). */
+void scctl_table_right(struct scctl_table *t, size_t col);
+/* Appends a row of ncols cells (copied; NULL prints as "-"). 0 or -1. */
+int scctl_table_add(struct scctl_table *t, const char *const *cells)
+	__attribute__((warn_unused_result));
+void scctl_table_print(const struct scctl_table *t, FILE *out);
+/* scctl_table_free(NULL) does nothing. */
+void scctl_table_free(struct scctl_table *t);
+
+#endif
