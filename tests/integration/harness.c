@@ -631,7 +631,7 @@ struct harness *harness_start(void)
     return h;
 fail:
     harness_log("start failed");
-    stop_all(h, getenv("SC_KEEP_TEST_DIR") != NULL);
+    stop_all(h, getenv("SCTEST_KEEP_DIR") != NULL);
     return NULL;
 }
 
@@ -653,7 +653,7 @@ void harness_stop(struct harness *h)
 {
     if (h == NULL)
         return;
-    stop_all(h, getenv("SC_KEEP_TEST_DIR") != NULL);
+    stop_all(h, getenv("SCTEST_KEEP_DIR") != NULL);
 }
 
 int harness_restart_broker(struct harness *h)

@@ -21,7 +21,7 @@
  * side is filled by Paho's thread. Failures print one line to stderr saying
  * what failed and why; functions return NULL, -1 or false.
  *
- * Environment: SC_KEEP_TEST_DIR (any value) keeps the temp dir (logs,
+ * Environment: SCTEST_KEEP_DIR (any value) keeps the temp dir (logs,
  * data) after harness_stop() for a post-mortem.
  */
 
@@ -44,7 +44,7 @@ struct harness *harness_start(void) __attribute__((warn_unused_result));
 
 /* Stops every program still running (SIGTERM, then SIGKILL after 10 s),
  * mosquitto and PostgreSQL, closes the harness's connections, removes the
- * temp dir unless SC_KEEP_TEST_DIR is set, frees h. harness_stop(NULL) does
+ * temp dir unless SCTEST_KEEP_DIR is set, frees h. harness_stop(NULL) does
  * nothing. */
 void harness_stop(struct harness *h);
 

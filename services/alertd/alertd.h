@@ -1,0 +1,229 @@
+#ifndef SC_ALERTD_ALERTD_H
+#define SC_ALERTD_ALERTD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+#include <libpq-fe.h>
+
+#include "rules.h"
+
+struct service;
+struct db;
+struct event;
+struct idmap;
+struct master_watch;
+struct metric;
+
+/*
+ * sc-alertd: the alert evaluator (contract sections 1, 3, 5, 6;
+ * docs/architecture.md "How services hand work to each other").
+ *
+ * sc-ingest commits device messages in batches and appends each batch to
+ * the commit-ordered log `ingest_batch`. sc-alertd follows that log with a
+ * cursor (stream_cursor, consumer "sc-alertd"), one round at a time and
+ * strictly serially:
+ *
+ *   consumer.c  reads up to ALERTD_ROUND_BATCHES batches past the cursor
+ *               and their telemetry (device, ts, seq order);
+ *   evaluate.c  runs every sample through the rules of the device's model
+ *               (common/rules.c) on a working copy of the rule state;
+ *   apply.c     sends the round's raises, clears, changed states and the
+ *               new cursor as ONE statement, sc_alertd_apply(), and only
+ *               when it committed makes the working copy the state.
+ *
+ * So a kill -9 replays exactly the batches whose effects were not
+ * committed, and the in-memory state (state.c) always equals rule_state.
+ * ruleset.c keeps the master data the rules need (alert rules, device ->
+ * model) and reloads it within seconds of an import (common/master.h).
+ *
+ * Later issues extend this without changing its shape: device alarms are
+ * one more query of the same batches feeding the same apply (source
+ * "alarm"), silent rules and the lifecycle scan are timers that queue their
+ * events into the next round, and several instances take one consumer
+ * name (cursor) each.
+ */
+
+/* Batches read per round: a few, so a round stays short and a crash
+ * replays little, yet a backlog drains in big enough statements. */
+#define ALERTD_ROUND_BATCHES 8
+
+/* Backoff after a failed statement: doubling from MIN to MAX ms. */
+#define ALERTD_BACKOFF_MIN_MS 200
+#define ALERTD_BACKOFF_MAX_MS 10000
+
+/* ---- master data (ruleset.c) ------------------------------------------- */
+
+/* One snapshot of the master data the evaluator uses; immutable once built. */
+struct alertd_ruleset {
+	struct rules_rule *rules; /* threshold rules, by id; silent ones left out */
+	size_t nrules;
+	size_t nsilent;           /* silent rules imported but not evaluated yet */
+	struct idmap *models;     /* device id -> model (char *, owned by `strings`) */
+	char **strings;           /* model names the map points to */
+	size_t nstrings;
+	long long version;        /* master_version it was loaded for */
+};
+
+/* ---- rule state (state.c) ---------------------------------------------- */
+
+/* State of one (device, rule), as committed and as being worked on. */
+struct alertd_entry {
+	struct alertd_entry *next;       /* hash chain */
+	struct alertd_entry *dirty_next; /* list of entries touched this round */
+	bool dirty;                      /* on that list; `work` is live */
+	struct rules_state committed;    /* equals the rule_state row */
+	struct rules_state work;         /* committed + this round's samples */
+	long long alert_id;              /* the firing alert, 0 when none */
+	const char *device;              /* points into key */
+	const char *rule;                /* points into key */
+	uint64_t hash;
+	char key[];                      /* "device\0rule\0" */
+};
+
+/* Hash map (device, rule) -> entry, with the round's dirty list. */
+struct alertd_state;
+
+/* ---- metrics ------------------------------------------------------------ */
+
+/* Alert sources of contract section 5, in label order. */
+enum alertd_source { ALERTD_SOURCE_RULE, ALERTD_SOURCE_ALARM, ALERTD_SOURCE_LIFECYCLE };
+#define ALERTD_NSOURCES 3
+
+struct alertd_metrics {
+	struct metric *raised[ALERTD_NSOURCES];  /* sc_alertd_alerts_total{state="raised"} */
+	struct metric *cleared[ALERTD_NSOURCES]; /* sc_alertd_alerts_total{state="cleared"} */
+	struct metric *batches;         /* sc_alertd_batches_applied_total */
+	struct metric *samples;         /* sc_alertd_samples_evaluated_total */
+	struct metric *lag_batches;     /* sc_alertd_cursor_lag_batches */
+	struct metric *lag_seconds;     /* sc_alertd_cursor_lag_seconds */
+	struct metric *apply_errors;    /* sc_alertd_apply_errors_total */
+	struct metric *apply_seconds;   /* sc_alertd_apply_seconds */
+};
+
+/* ---- the service -------------------------------------------------------- */
+
+enum alertd_phase {
+	ALERTD_IDLE,      /* waiting for a notification or the sweep */
+	ALERTD_LOADING,   /* reading the cursor and rule_state */
+	ALERTD_BATCHES,   /* reading batches past the cursor */
+	ALERTD_TELEMETRY, /* reading their telemetry */
+	ALERTD_APPLYING,  /* sc_alertd_apply in flight */
+	ALERTD_BACKOFF,   /* waiting to retry after a failure */
+};
+
+/* What one round read and produced. */
+struct alertd_round {
+	long long from;        /* cursor when the round started */
+	long long to;          /* seq of the last batch read */
+	size_t nbatches;
+	long long head;        /* ingest_head.seq when the batches were read */
+	double age_s;          /* age of the newest batch read, at read time */
+	int64_t started_mono;  /* time_mono_us() when the batches were read */
+	int64_t apply_mono;    /* time_mono_us() when the apply was sent */
+	char *batch_ids;       /* "{id,id,...}" for the telemetry query */
+	cJSON *events;         /* raise/clear events in evaluation order */
+	size_t nsamples;       /* telemetry rows evaluated */
+};
+
+struct alertd {
+	struct service *svc;
+	struct db *db;
+	const char *consumer;           /* stream_cursor.consumer of this instance */
+
+	/* Master data. */
+	struct master_watch *master;
+	struct alertd_ruleset *rules;   /* NULL until first loaded */
+	bool rules_loading;             /* reload query in flight */
+	bool rules_again;               /* master changed while loading */
+	struct event *rules_retry;      /* retries a failed load */
+	long long master_version;       /* newest master_version seen */
+
+	/* Rule state and cursor, as committed. */
+	struct alertd_state *state;
+	bool state_loaded;              /* state and cursor match the database */
+	long long cursor;
+
+	/* Consumer. */
+	enum alertd_phase phase;
+	bool wanted;                    /* woken while busy: read again afterwards */
+	struct event *sweep;            /* safety-net poll every SC_SWEEP_MS */
+	struct event *retry;            /* backoff timer */
+	int backoff_ms;
+	struct alertd_round round;
+
+	struct alertd_metrics m;
+};
+
+/* ruleset.c */
+int ruleset_init(struct alertd *a) __attribute__((warn_unused_result));
+void ruleset_free_all(struct alertd *a);
+/* Reloads now (SIGHUP); a reload in flight is followed by another. */
+void ruleset_reload(struct alertd *a);
+/* Model of a device, NULL when unknown. */
+const char *ruleset_model(const struct alertd_ruleset *rs, const char *device);
+/*
+ * Builds a snapshot from the rows of ruleset.c's query (kind, id, model,
+ * metric, op, threshold, for_s, clear). Rules that do not check out are
+ * left out with a warning. NULL on allocation failure.
+ */
+struct alertd_ruleset *ruleset_build(const PGresult *res, long long version)
+	__attribute__((warn_unused_result));
+void ruleset_free(struct alertd_ruleset *rs);
+
+/* state.c */
+struct alertd_state *state_new(void) __attribute__((warn_unused_result));
+void state_free(struct alertd_state *st);
+size_t state_count(const struct alertd_state *st);
+/*
+ * The entry of (device, rule) for this round: found or made (committed
+ * state empty), put on the dirty list with work = committed on its first
+ * touch. NULL on allocation failure.
+ */
+struct alertd_entry *state_touch(struct alertd_state *st, const char *device, const char *rule)
+	__attribute__((warn_unused_result));
+/* Finds an entry without touching it; NULL when absent. */
+struct alertd_entry *state_find(struct alertd_state *st, const char *device, const char *rule);
+/* First entry touched this round (then ->dirty_next), NULL when none. */
+struct alertd_entry *state_dirty(struct alertd_state *st);
+/* The round committed: committed = work for every touched entry. */
+void state_commit(struct alertd_state *st);
+/* The round failed: forget the work. */
+void state_discard(struct alertd_state *st);
+/* Starts reading the cursor and rule_state into a new map (swapped in when
+ * complete); phase ALERTD_LOADING until then. */
+void state_load(struct alertd *a);
+/* Registers the prepared statement state_load uses. 0 or -1. */
+int state_init(struct alertd *a) __attribute__((warn_unused_result));
+
+/* consumer.c */
+int consumer_init(struct alertd *a) __attribute__((warn_unused_result));
+void consumer_free(struct alertd *a);
+/* Something may be waiting (notification, sweep, master or state loaded). */
+void consumer_wake(struct alertd *a);
+/* The apply of the round finished: `failed` means retry after a backoff,
+ * from the state and cursor the database holds. */
+void consumer_round_done(struct alertd *a, bool failed);
+/* State and cursor were (re)loaded; `ok` false: retry after a backoff. */
+void consumer_loaded(struct alertd *a, bool ok);
+/* True when no statement of the consumer is in flight (for drain). */
+bool consumer_idle(const struct alertd *a);
+void round_reset(struct alertd_round *r);
+
+/* evaluate.c */
+/*
+ * Runs the telemetry rows (device_id, seq, ts in us, metrics json) through
+ * the rules of the current ruleset on the working state, appending raise and
+ * clear events to a->round.events. Returns 0, or -1 on allocation failure
+ * (the round must then be discarded).
+ */
+int evaluate_rows(struct alertd *a, const PGresult *res) __attribute__((warn_unused_result));
+
+/* apply.c */
+int apply_init(struct alertd *a) __attribute__((warn_unused_result));
+/* Sends the round (events, changed states, cursor from -> to). */
+void apply_round(struct alertd *a);
+
+#endif

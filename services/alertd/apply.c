@@ -1,0 +1,228 @@
+/*
+ * Applying a round: one statement, sc_alertd_apply() (schema/004), raises
+ * and clears the round's alerts (with their tickets), writes the rule
+ * states that changed and moves the cursor, all in one transaction. Only
+ * when it committed does the working state become the state in memory.
+ *
+ * A statement resent after a lost connection whose first run committed
+ * finds the cursor moved and changes nothing ("applied": false); so does
+ * one racing another instance on the same cursor. Either way the state is
+ * reloaded from the database and reading resumes from its cursor.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alertd.h"
+#include "db.h"
+#include "log.h"
+#include "metrics.h"
+#include "timeutil.h"
+
+static int add_ll(cJSON *o, const char *key, long long v)
+{
+	char buf[24];
+
+	snprintf(buf, sizeof(buf), "%lld", v);
+	return cJSON_AddStringToObject(o, key, buf) != NULL ? 0 : -1;
+}
+
+/* The state of one entry as a "states" element of the apply. */
+static int add_state(cJSON *states, const struct alertd_entry *e)
+{
+	const struct rules_state *s = &e->work;
+	cJSON *o = cJSON_CreateObject();
+
+	if (o == NULL)
+		return -1;
+	if (!cJSON_AddItemToArray(states, o)) {
+		cJSON_Delete(o);
+		return -1;
+	}
+	if (cJSON_AddStringToObject(o, "device", e->device) == NULL ||
+	    cJSON_AddStringToObject(o, "rule", e->rule) == NULL ||
+	    cJSON_AddBoolToObject(o, "firing", s->firing) == NULL)
+		return -1;
+	if (s->pending ? add_ll(o, "pending_since", s->pending_since_us) != 0
+		       : cJSON_AddNullToObject(o, "pending_since") == NULL)
+		return -1;
+	if (s->seen && (add_ll(o, "last_ts", s->last_ts_us) != 0 ||
+			add_ll(o, "last_seq", s->last_seq) != 0))
+		return -1;
+	return 0;
+}
+
+/* The payload of sc_alertd_apply; caller frees. NULL on allocation failure. */
+static char *build_payload(struct alertd *a)
+{
+	struct alertd_round *rd = &a->round;
+	cJSON *p = cJSON_CreateObject(), *states;
+	char *text = NULL;
+
+	if (p == NULL)
+		return NULL;
+	if (cJSON_AddStringToObject(p, "consumer", a->consumer) == NULL ||
+	    add_ll(p, "from", rd->from) != 0 || add_ll(p, "to", rd->to) != 0)
+		goto out;
+	/* The events move into the payload (the round no longer owns them). */
+	if (!cJSON_AddItemToObject(p, "events", rd->events))
+		goto out;
+	rd->events = NULL;
+	states = cJSON_AddArrayToObject(p, "states");
+	if (states == NULL)
+		goto out;
+	/* Only what changed is written back. */
+	for (struct alertd_entry *e = state_dirty(a->state); e != NULL; e = e->dirty_next)
+		if (!rules_state_equal(&e->work, &e->committed) && add_state(states, e) != 0)
+			goto out;
+	text = cJSON_PrintUnformatted(p);
+out:
+	cJSON_Delete(p);
+	return text;
+}
+
+static const char *str(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static long long ll(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	return cJSON_IsNumber(v) ? (long long)v->valuedouble : 0;
+}
+
+/* Updates the committed entries and the metrics from the answer. */
+static void account(struct alertd *a, const cJSON *answer)
+{
+	const cJSON *x;
+	size_t raised = 0, cleared = 0;
+
+	cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(answer, "raised")) {
+		const char *outcome = str(x, "outcome"), *device = str(x, "device");
+		const char *rule = str(x, "rule"), *ticket = str(x, "ticket_id");
+		struct alertd_entry *e;
+
+		if (outcome == NULL || device == NULL || rule == NULL)
+			continue;
+		e = state_find(a->state, device, rule);
+		if (strcmp(outcome, "created") == 0 || strcmp(outcome, "linked") == 0) {
+			raised++;
+			if (e != NULL)
+				e->alert_id = ll(x, "alert_id");
+			log_info("alert raised: rule breached device=%s rule=%s alert=%lld"
+				 " ticket=%s ticket_outcome=%s", device, rule, ll(x, "alert_id"),
+				 ticket ? ticket : "-", outcome);
+		} else if (strcmp(outcome, "already_firing") == 0) {
+			if (e != NULL)
+				e->alert_id = ll(x, "alert_id");
+			log_warn("alert not raised: one is already firing device=%s rule=%s alert=%lld",
+				 device, rule, ll(x, "alert_id"));
+		} else {
+			/* Nothing fires in the database: neither may it here, or
+			 * the state would disagree with rule_state after a restart. */
+			if (e != NULL) {
+				e->committed.firing = false;
+				e->alert_id = 0;
+			}
+			log_warn("alert not raised: %s device=%s rule=%s", outcome, device, rule);
+		}
+	}
+	cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(answer, "cleared")) {
+		const char *outcome = str(x, "outcome"), *device = str(x, "device");
+		const char *rule = str(x, "rule"), *ticket = str(x, "ticket_id");
+		const cJSON *tc = cJSON_GetObjectItemCaseSensitive(x, "ticket_cleared");
+		struct alertd_entry *e;
+
+		if (outcome == NULL || device == NULL || rule == NULL)
+			continue;
+		if ((e = state_find(a->state, device, rule)) != NULL)
+			e->alert_id = 0;
+		if (strcmp(outcome, "cleared") != 0) {
+			log_warn("alert not cleared: %s device=%s rule=%s", outcome, device, rule);
+			continue;
+		}
+		cleared++;
+		log_info("alert cleared: value back within bounds device=%s rule=%s alert=%lld"
+			 " ticket=%s ticket_cleared=%s", device, rule, ll(x, "alert_id"),
+			 ticket ? ticket : "-", cJSON_IsTrue(tc) ? "yes" : "no");
+	}
+	metric_add(a->m.raised[ALERTD_SOURCE_RULE], (double)raised);
+	metric_add(a->m.cleared[ALERTD_SOURCE_RULE], (double)cleared);
+}
+
+static void on_applied(void *arg, const struct db_reply *r)
+{
+	struct alertd *a = arg;
+	struct alertd_round *rd = &a->round;
+	cJSON *answer = NULL;
+	const cJSON *applied;
+
+	if (r->error != NULL) {
+		log_error("apply failed: %s sqlstate=%s from=%lld to=%lld", r->error, r->sqlstate,
+			  rd->from, rd->to);
+		metric_add(a->m.apply_errors, 1);
+		state_discard(a->state);
+		consumer_round_done(a, true);
+		return;
+	}
+	if (PQntuples(r->res) == 1)
+		answer = cJSON_Parse(PQgetvalue(r->res, 0, 0));
+	applied = cJSON_GetObjectItemCaseSensitive(answer, "applied");
+	if (!cJSON_IsBool(applied)) {
+		/* Cannot tell what committed: the database knows. */
+		log_error("apply answer unreadable: %s from=%lld to=%lld",
+			  answer == NULL ? "out of memory or not json" : "no applied field",
+			  rd->from, rd->to);
+		state_discard(a->state);
+		a->state_loaded = false;
+		consumer_round_done(a, false);
+		goto out;
+	}
+	if (!cJSON_IsTrue(applied)) {
+		log_warn("apply skipped: the cursor was not where this round started"
+			 " (applied before, or another instance) cursor=%lld from=%lld to=%lld",
+			 ll(answer, "cursor"), rd->from, rd->to);
+		state_discard(a->state);
+		a->state_loaded = false;
+		consumer_round_done(a, false);
+		goto out;
+	}
+	state_commit(a->state);
+	account(a, answer);
+	a->cursor = rd->to;
+	metric_add(a->m.batches, (double)rd->nbatches);
+	metric_add(a->m.samples, (double)rd->nsamples);
+	metric_set(a->m.lag_batches, (double)(rd->head > rd->to ? rd->head - rd->to : 0));
+	int64_t now = time_mono_us();
+	metric_set(a->m.lag_seconds, rd->age_s + (double)(now - rd->started_mono) / 1e6);
+	metric_observe(a->m.apply_seconds, (double)(now - rd->apply_mono) / 1e6);
+	log_debug("round applied from=%lld to=%lld batches=%zu samples=%zu", rd->from, rd->to,
+		  rd->nbatches, rd->nsamples);
+	consumer_round_done(a, false);
+out:
+	cJSON_Delete(answer);
+}
+
+void apply_round(struct alertd *a)
+{
+	char *payload = build_payload(a);
+	const char *params[1] = { payload };
+
+	a->phase = ALERTD_APPLYING;
+	a->round.apply_mono = time_mono_us();
+	if (payload == NULL ||
+	    db_exec_prepared(a->db, "alertd_apply", 1, params, on_applied, a) != 0) {
+		log_error("apply failed: out of memory from=%lld to=%lld", a->round.from,
+			  a->round.to);
+		state_discard(a->state);
+		consumer_round_done(a, true);
+	}
+	free(payload);
+}
+
+int apply_init(struct alertd *a)
+{
+	return db_prepare(a->db, "alertd_apply", "SELECT sc_alertd_apply($1::jsonb)", 1);
+}

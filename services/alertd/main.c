@@ -1,0 +1,93 @@
+/* sc-alertd: boot, signals and the loop; the work is in consumer.c,
+ * evaluate.c, apply.c, state.c and ruleset.c (overview in alertd.h). */
+#include <stdio.h>
+
+#include "alertd.h"
+#include "log.h"
+#include "metrics.h"
+#include "service.h"
+
+static const struct service_def def = {
+	.program = "sc-alertd",
+	.summary = "Alert evaluator: threshold, duration and hysteresis rules on device telemetry;\n"
+		   "raises and clears alerts and opens their tickets.",
+	/* No subscriptions: the MQTT client carries the outbox relay only. */
+	.use_mqtt = true,
+	.run_outbox = true,
+};
+
+static const char *const source_names[ALERTD_NSOURCES] = { "rule", "alarm", "lifecycle" };
+
+static void register_metrics(struct alertd *a, struct metrics *m)
+{
+	static const char *alerts = "Alerts raised and cleared by sc-alertd, by source";
+	char labels[80];
+
+	/* Every source exists from the start, at 0, so dashboards see all
+	 * series before the first alarm or lifecycle alert. */
+	for (int s = 0; s < ALERTD_NSOURCES; s++) {
+		snprintf(labels, sizeof(labels), "source=\"%s\",state=\"raised\"", source_names[s]);
+		a->m.raised[s] = metrics_counter(m, "sc_alertd_alerts_total", alerts, labels);
+		snprintf(labels, sizeof(labels), "source=\"%s\",state=\"cleared\"", source_names[s]);
+		a->m.cleared[s] = metrics_counter(m, "sc_alertd_alerts_total", alerts, labels);
+	}
+	a->m.batches = metrics_counter(m, "sc_alertd_batches_applied_total",
+				       "Ingest batches evaluated and applied", "");
+	a->m.samples = metrics_counter(m, "sc_alertd_samples_evaluated_total",
+				       "Telemetry samples run through the rules", "");
+	a->m.lag_batches = metrics_gauge(m, "sc_alertd_cursor_lag_batches",
+					 "Committed ingest batches not yet applied, as of the last read",
+					 "");
+	a->m.lag_seconds = metrics_gauge(m, "sc_alertd_cursor_lag_seconds",
+					 "Age of the newest applied batch when it was applied", "");
+	a->m.apply_errors = metrics_counter(m, "sc_alertd_apply_errors_total",
+					    "Applies that failed and were retried", "");
+	a->m.apply_seconds = metrics_histogram(m, "sc_alertd_apply_seconds",
+					       "Duration of one apply statement", "", NULL, 0);
+}
+
+static bool drain(void *arg)
+{
+	struct alertd *a = arg;
+	return consumer_idle(a);
+}
+
+static void reload(void *arg)
+{
+	ruleset_reload(arg);
+}
+
+int main(int argc, char **argv)
+{
+	static struct service svc;
+	static struct alertd a;
+	int rc = service_init(&svc, &def, argc, argv);
+
+	if (rc != 0 || svc.base == NULL) {
+		service_done(&svc);
+		return rc;
+	}
+	a.svc = &svc;
+	a.db = svc.db;
+	/* One cursor per instance group; several instances will each take a
+	 * partition of the devices under a name of their own. */
+	a.consumer = "sc-alertd";
+	svc.app = &a;
+	svc.drain = drain;
+	svc.reload = reload;
+	register_metrics(&a, svc.metrics);
+	if (state_init(&a) != 0 || apply_init(&a) != 0 || consumer_init(&a) != 0 ||
+	    ruleset_init(&a) != 0) {
+		log_error("cannot start: out of memory");
+		rc = 1;
+		goto out;
+	}
+	rc = service_run(&svc);
+out:
+	/* Our events before the loop they belong to. */
+	consumer_free(&a);
+	ruleset_free_all(&a);
+	service_done(&svc);
+	state_free(a.state);
+	return rc;
+}

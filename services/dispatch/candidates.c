@@ -1,0 +1,461 @@
+/*
+ * The sweep: who qualifies for which waiting ticket, and the resulting
+ * offers. One sweep reads one consistent snapshot (sc_dispatch_snapshot:
+ * waiting tickets, engineers and partners with their live load, status and
+ * position, open offers), turns it into a struct choose_world, lets
+ * choose_plan() (common/dispatch_choose.c) decide, and hands each decision
+ * to offers.c as one SQL statement. The sweep ends when all of them have
+ * returned; requests that came meanwhile make exactly one more.
+ *
+ * Wake-ups: NOTIFY ticket_new, an EV_PERSIST timer every SC_SWEEP_MS (the
+ * safety net for a lost notification, and the retry of waiting tickets),
+ * every database (re)connect, and sweep_request() from offers.c and
+ * events.c when capacity frees.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <event2/event.h>
+
+#include "db.h"
+#include "dispatch.h"
+#include "dispatch_choose.h"
+#include "log.h"
+#include "service.h"
+
+/* Tickets per snapshot. Past this the sweep pages on (offset) when the
+ * page made no progress, and starts over from the top when it did. */
+#define SWEEP_PAGE 2000
+
+struct sweep {
+	struct event *timer;   /* every SC_SWEEP_MS */
+	struct event *kick;    /* zero-delay one-shot: coalesces requests */
+	bool running;          /* snapshot or its decisions in flight */
+	bool again;            /* another sweep wanted after this one */
+	size_t pending;        /* decision statements not yet returned */
+	int offset;            /* paging through a long queue, see SWEEP_PAGE */
+	int next_offset;
+};
+
+/* One snapshot, parsed. Every string points into root; the arrays the
+ * choose structs point to are in blocks. */
+struct snapshot {
+	cJSON *root;
+	struct choose_world world;
+	struct choose_ticket *tickets;
+	size_t ntickets;
+	bool more;
+	void **blocks;
+	size_t nblocks, capblocks;
+};
+
+static void *snap_alloc(struct snapshot *s, size_t n, size_t size)
+{
+	if (n == 0)
+		return NULL;
+	if (s->nblocks == s->capblocks) {
+		size_t cap = s->capblocks ? s->capblocks * 2 : 64;
+		void **b = realloc(s->blocks, cap * sizeof(*b));
+		if (b == NULL)
+			return NULL;
+		s->blocks = b;
+		s->capblocks = cap;
+	}
+	void *p = calloc(n, size);
+	if (p != NULL)
+		s->blocks[s->nblocks++] = p;
+	return p;
+}
+
+static void snapshot_free(struct snapshot *s)
+{
+	for (size_t i = 0; i < s->nblocks; i++)
+		free(s->blocks[i]);
+	free(s->blocks);
+	cJSON_Delete(s->root);
+	memset(s, 0, sizeof(*s));
+}
+
+static const char *jstr(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static bool jnum(const cJSON *o, const char *key, double *out)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	if (!cJSON_IsNumber(v))
+		return false;
+	*out = v->valuedouble;
+	return true;
+}
+
+static double jnum_or(const cJSON *o, const char *key, double dflt)
+{
+	double v;
+	return jnum(o, key, &v) ? v : dflt;
+}
+
+/* A JSON array of strings as a C array (NULL and 0 when empty). 0 or -1. */
+static int str_array(struct snapshot *s, const cJSON *o, const char *key,
+		     const char *const **out, size_t *n)
+{
+	const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, key), *v;
+	*out = NULL;
+	*n = 0;
+	int len = cJSON_IsArray(a) ? cJSON_GetArraySize(a) : 0;
+	if (len == 0)
+		return 0;
+	const char **arr = snap_alloc(s, (size_t)len, sizeof(*arr));
+	if (arr == NULL)
+		return -1;
+	cJSON_ArrayForEach(v, a) {
+		if (cJSON_IsString(v))
+			arr[(*n)++] = v->valuestring;
+	}
+	*out = arr;
+	return 0;
+}
+
+/* {"skill": grade, ...} as choose_skills. 0 or -1. */
+static int skills(struct snapshot *s, const cJSON *o, const struct choose_skill **out, size_t *n)
+{
+	const cJSON *obj = cJSON_GetObjectItemCaseSensitive(o, "skills"), *v;
+	*out = NULL;
+	*n = 0;
+	int len = cJSON_IsObject(obj) ? cJSON_GetArraySize(obj) : 0;
+	if (len == 0)
+		return 0;
+	struct choose_skill *arr = snap_alloc(s, (size_t)len, sizeof(*arr));
+	if (arr == NULL)
+		return -1;
+	cJSON_ArrayForEach(v, obj) {
+		if (cJSON_IsNumber(v) && v->string != NULL)
+			arr[(*n)++] = (struct choose_skill){ v->string, (int)v->valuedouble };
+	}
+	*out = arr;
+	return 0;
+}
+
+static int parse_ticket(struct snapshot *s, const cJSON *o, struct choose_ticket *t)
+{
+	double v;
+	t->id = jstr(o, "id");
+	t->province = jstr(o, "province");
+	t->skill = jstr(o, "skill");
+	if (t->id == NULL || t->province == NULL || t->skill == NULL)
+		return -1;
+	t->min_grade = (int)jnum_or(o, "min_grade", 1);
+	t->remote_ok = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "remote_ok"));
+	t->has_pos = jnum(o, "lat", &t->lat) && jnum(o, "lon", &t->lon);
+	const char *tier = jstr(o, "tier"), *sev = jstr(o, "severity");
+	if (tier == NULL || tier_parse(tier, &t->tier) != 0)
+		t->tier = TIER_STANDARD;
+	if (sev == NULL || severity_parse(sev, &t->severity) != 0)
+		t->severity = SEVERITY_MINOR;
+	t->respond_by_us = jnum(o, "respond_by", &v) ? (int64_t)v : 0;
+	t->arrive_by_us = jnum(o, "arrive_by", &v) ? (int64_t)v : 0;
+	t->created_us = (int64_t)jnum_or(o, "created", 0);
+	return str_array(s, o, "refused_e", &t->refused_engineers, &t->nrefused_engineers) == 0 &&
+	       str_array(s, o, "refused_p", &t->refused_partners, &t->nrefused_partners) == 0
+		       ? 0 : -1;
+}
+
+static int parse_engineer(struct snapshot *s, const cJSON *o, struct choose_engineer *e)
+{
+	e->id = jstr(o, "id");
+	if (e->id == NULL)
+		return -1;
+	const char *kind = jstr(o, "kind"), *state = jstr(o, "state");
+	if (kind == NULL || engineer_kind_parse(kind, &e->kind) != 0)
+		e->kind = ENGINEER_ONSITE;
+	/* A state we cannot read keeps the engineer out of offers, not in. */
+	if (state == NULL || engineer_avail_parse(state, &e->avail) != 0)
+		e->avail = AVAIL_OFF;
+	e->province = jstr(o, "province");
+	e->has_pos = jnum(o, "lat", &e->lat) && jnum(o, "lon", &e->lon);
+	e->max_concurrent = (int)jnum_or(o, "max", 0);
+	e->load = (int)jnum_or(o, "load", 0);
+	return str_array(s, o, "coverage", &e->coverage, &e->ncoverage) == 0 &&
+	       skills(s, o, &e->skills, &e->nskills) == 0 ? 0 : -1;
+}
+
+static int parse_partner(struct snapshot *s, const cJSON *o, struct choose_partner *p)
+{
+	p->id = jstr(o, "id");
+	if (p->id == NULL)
+		return -1;
+	p->capacity = (int)jnum_or(o, "capacity", 0);
+	p->load = (int)jnum_or(o, "load", 0);
+	p->certified_end_us = (int64_t)jnum_or(o, "certified_end", 0);
+	p->response_s = (int64_t)jnum_or(o, "response_s", 7200);
+	p->cost_per_job = jnum_or(o, "cost", 0);
+	return str_array(s, o, "provinces", &p->provinces, &p->nprovinces) == 0 &&
+	       skills(s, o, &p->skills, &p->nskills) == 0 ? 0 : -1;
+}
+
+/* Parses the snapshot document into s. 0, or -1 with the reason logged. */
+static int snapshot_parse(struct dispatch *d, const char *text, size_t len, struct snapshot *s)
+{
+	const cJSON *v;
+	size_t i;
+	s->root = cJSON_ParseWithLength(text, len);
+	if (s->root == NULL) {
+		log_error("sweep failed: snapshot is not JSON");
+		return -1;
+	}
+	const cJSON *tk = cJSON_GetObjectItemCaseSensitive(s->root, "tickets");
+	const cJSON *en = cJSON_GetObjectItemCaseSensitive(s->root, "engineers");
+	const cJSON *pa = cJSON_GetObjectItemCaseSensitive(s->root, "partners");
+	const cJSON *of = cJSON_GetObjectItemCaseSensitive(s->root, "offers");
+	if (!cJSON_IsArray(tk) || !cJSON_IsArray(en) || !cJSON_IsArray(pa) || !cJSON_IsArray(of)) {
+		log_error("sweep failed: snapshot lacks tickets, engineers, partners or offers");
+		return -1;
+	}
+	s->world.now_us = (int64_t)jnum_or(s->root, "now", 0);
+	s->world.travel_kmh = jnum_or(s->root, "travel_kmh", 60);
+	s->more = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s->root, "more"));
+
+	size_t nt = (size_t)cJSON_GetArraySize(tk), ne = (size_t)cJSON_GetArraySize(en),
+	       np = (size_t)cJSON_GetArraySize(pa);
+	s->tickets = snap_alloc(s, nt, sizeof(*s->tickets));
+	s->world.engineers = snap_alloc(s, ne, sizeof(*s->world.engineers));
+	s->world.partners = snap_alloc(s, np, sizeof(*s->world.partners));
+	if ((nt && !s->tickets) || (ne && !s->world.engineers) || (np && !s->world.partners))
+		goto oom;
+	i = 0;
+	cJSON_ArrayForEach(v, tk) {
+		if (parse_ticket(s, v, &s->tickets[i]) != 0)
+			goto bad;
+		i++;
+	}
+	s->ntickets = i;
+	i = 0;
+	cJSON_ArrayForEach(v, en) {
+		if (parse_engineer(s, v, &s->world.engineers[i]) != 0)
+			goto bad;
+		i++;
+	}
+	s->world.nengineers = i;
+	i = 0;
+	cJSON_ArrayForEach(v, pa) {
+		if (parse_partner(s, v, &s->world.partners[i]) != 0)
+			goto bad;
+		i++;
+	}
+	s->world.npartners = i;
+	/* Every open offer gets an expiry timer here too: also those another
+	 * instance made, in case that one stops before they expire. */
+	cJSON_ArrayForEach(v, of) {
+		const char *id = jstr(v, "id"), *mode = jstr(v, "mode");
+		enum mode m;
+		double exp;
+		if (id != NULL && mode != NULL && mode_parse(mode, &m) == 0 && jnum(v, "expires", &exp))
+			offers_track(d, id, m, (int64_t)exp, false);
+	}
+	return 0;
+oom:
+	log_error("sweep failed: out of memory");
+	return -1;
+bad:
+	log_error("sweep failed: snapshot entry without id, province or skill");
+	return -1;
+}
+
+static void sweep_finish(struct dispatch *d)
+{
+	struct sweep *sw = d->sweep;
+	sw->running = false;
+	sw->offset = sw->next_offset;
+	if (sw->again && !d->stopping) {
+		sw->again = false;
+		sweep_request(d);
+	}
+}
+
+void sweep_decision_done(struct dispatch *d, bool again)
+{
+	struct sweep *sw = d->sweep;
+	if (again) {
+		sw->again = true;
+		sw->next_offset = 0;
+	}
+	if (sw->pending > 0 && --sw->pending == 0)
+		sweep_finish(d);
+}
+
+/* Issues the decisions; returns how many statements were queued. */
+static size_t act(struct dispatch *d, const struct snapshot *s, const struct choose_decision *dec)
+{
+	size_t queued = 0, waiting = 0;
+	for (size_t i = 0; i < s->ntickets; i++) {
+		const struct choose_ticket *t = &s->tickets[i];
+		int rc;
+		switch (dec[i].verdict) {
+		case CHOOSE_OFFER: {
+			const char *e = dec[i].engineer >= 0 ? s->world.engineers[dec[i].engineer].id : NULL;
+			const char *p = dec[i].partner >= 0 ? s->world.partners[dec[i].partner].id : NULL;
+			log_debug("decided: offer ticket=%s to=%s mode=%s eta_s=%lld late=%d", t->id,
+				  e ? e : p, mode_name(dec[i].mode),
+				  (long long)((dec[i].eta_us - s->world.now_us) / 1000000), dec[i].late);
+			rc = offers_send(d, t->id, e, p, dec[i].mode);
+			break;
+		}
+		case CHOOSE_MANUAL:
+			rc = offers_manual(d, t->id, dec[i].reason);
+			break;
+		default:
+			waiting++;
+			continue;
+		}
+		if (rc == 0) {
+			queued++;
+			d->sweep->pending++;
+		} else {
+			log_error("offer not queued: out of memory ticket=%s", t->id);
+		}
+	}
+	if (waiting > 0)
+		log_debug("tickets wait for capacity: count=%zu", waiting);
+	return queued;
+}
+
+static void on_snapshot(void *arg, const struct db_reply *r)
+{
+	struct dispatch *d = arg;
+	struct sweep *sw = d->sweep;
+	struct snapshot s = { 0 };
+	struct choose_decision *dec = NULL;
+	size_t queued = 0;
+
+	sw->next_offset = 0;
+	/* One unit held while the decisions are issued, so the sweep cannot
+	 * end under our feet whatever order their callbacks come in. */
+	sw->pending = 1;
+	if (r->error != NULL) {
+		log_error("sweep failed: %s", r->error);
+		goto out;
+	}
+	if (PQntuples(r->res) != 1 || PQgetisnull(r->res, 0, 0)) {
+		log_error("sweep failed: snapshot returned no document");
+		goto out;
+	}
+	if (snapshot_parse(d, PQgetvalue(r->res, 0, 0), (size_t)PQgetlength(r->res, 0, 0), &s) != 0)
+		goto out;
+	if (s.ntickets > 0) {
+		dec = calloc(s.ntickets, sizeof(*dec));
+		if (dec == NULL || choose_plan(&s.world, s.tickets, s.ntickets, dec) != 0) {
+			log_error("sweep failed: out of memory tickets=%zu", s.ntickets);
+			goto out;
+		}
+		queued = act(d, &s, dec);
+	}
+	/* A page that moved something: start over from the top, the order may
+	 * have changed. A page where everything waits: look at the next one,
+	 * so a long queue of waiting tickets cannot hide those behind it. */
+	if (s.more) {
+		sw->again = true;
+		sw->next_offset = queued > 0 ? 0 : sw->offset + SWEEP_PAGE;
+	} else {
+		sw->next_offset = 0;
+	}
+out:
+	free(dec);
+	snapshot_free(&s);
+	if (--sw->pending == 0)
+		sweep_finish(d);
+}
+
+static void on_kick(evutil_socket_t fd, short what, void *arg)
+{
+	struct dispatch *d = arg;
+	struct sweep *sw = d->sweep;
+	if (d->stopping)
+		return;
+	if (sw->running) {
+		sw->again = true;
+		return;
+	}
+	/* Not connected: the connect hook asks again. */
+	if (!db_connected(d->svc->db))
+		return;
+	char offset[16], limit[16];
+	snprintf(offset, sizeof(offset), "%d", sw->offset);
+	snprintf(limit, sizeof(limit), "%d", SWEEP_PAGE);
+	const char *params[2] = { limit, offset };
+	sw->running = true;
+	sw->again = false;
+	if (db_exec_prepared(d->svc->db, "dispatch_snapshot", 2, params, on_snapshot, d) != 0) {
+		log_error("sweep not queued: out of memory");
+		sw->running = false;
+	}
+}
+
+void sweep_request(struct dispatch *d)
+{
+	struct sweep *sw = d->sweep;
+	if (sw == NULL || d->stopping)
+		return;
+	if (sw->running) {
+		sw->again = true;
+		return;
+	}
+	struct timeval now = { 0, 0 };
+	evtimer_add(sw->kick, &now);
+}
+
+bool sweep_idle(const struct dispatch *d)
+{
+	return d->sweep == NULL || !d->sweep->running;
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	sweep_request(arg);
+}
+
+static void on_notify(void *arg, const char *channel, const char *payload)
+{
+	sweep_request(arg);
+}
+
+static void on_connect(void *arg)
+{
+	sweep_request(arg);
+}
+
+int sweep_init(struct dispatch *d)
+{
+	struct service *s = d->svc;
+	struct sweep *sw = calloc(1, sizeof(*sw));
+	if (sw == NULL)
+		return -1;
+	d->sweep = sw;
+	sw->timer = event_new(s->base, -1, EV_PERSIST, on_timer, d);
+	sw->kick = evtimer_new(s->base, on_kick, d);
+	if (sw->timer == NULL || sw->kick == NULL ||
+	    db_prepare(s->db, "dispatch_snapshot", "SELECT sc_dispatch_snapshot($1::int, $2::int)", 2) != 0 ||
+	    db_listen(s->db, "ticket_new", on_notify, d) != 0 ||
+	    db_on_connect(s->db, on_connect, d) != 0)
+		return -1;
+	int ms = s->cfg.sweep_ms;
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	event_add(sw->timer, &tv);
+	return 0;
+}
+
+void sweep_free(struct dispatch *d)
+{
+	struct sweep *sw = d->sweep;
+	if (sw == NULL)
+		return;
+	if (sw->timer != NULL)
+		event_free(sw->timer);
+	if (sw->kick != NULL)
+		event_free(sw->kick);
+	free(sw);
+	d->sweep = NULL;
+}

@@ -1,0 +1,375 @@
+/*
+ * Offers and their expiry.
+ *
+ * An offer is one call of sc_dispatch_offer (schema/005_dispatch.sql): it
+ * locks the ticket (still `new`?) and then the engineer's or partner's row
+ * (capacity left?) before sc_order_offer writes the order and its outbox
+ * event, so two instances neither offer one ticket twice nor overbook one
+ * engineer.
+ *
+ * Expiry: one libevent timer per open offer, due at offer_expires_at, in a
+ * hash table by order id. Timers come from our own offers, from all open
+ * offers loaded after every database (re)connect, and from every sweep's
+ * snapshot (offers another instance made). When one fires, sc_dispatch_expire
+ * expires the order if it is still open and due by the database's clock
+ * (the ticket goes back to `new`, or to `manual` after max_offer_attempts);
+ * an offer not yet due there (clock skew) is re-armed, an answered one is
+ * dropped. Instances that both hold a timer for one offer both call it; the
+ * function is idempotent, so one of them expires it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "db.h"
+#include "dispatch.h"
+#include "log.h"
+#include "metrics.h"
+#include "service.h"
+#include "timeutil.h"
+#include "topic.h"
+
+/* Fire a little after the deadline: the database decides by its clock. */
+#define EXPIRE_SLACK_US 50000
+/* Least delay of a re-armed timer (clock skew, retry after an error). */
+#define REARM_MIN_US 200000
+#define RETRY_US 1000000
+
+struct offer_timer {
+	struct offer_timer *next;      /* hash chain */
+	struct dispatch *d;
+	struct event *ev;
+	char id[TOPIC_ID_MAX + 1];
+	enum mode mode;
+	int64_t expires_us;            /* wall clock */
+	bool mine;                     /* this instance made the offer */
+	bool firing;                   /* sc_dispatch_expire in flight */
+	bool forgotten;                /* answered while firing: drop on return */
+};
+
+struct offers {
+	struct offer_timer **buckets;
+	size_t nbuckets;
+	size_t count;
+};
+
+/* What an offer or manual statement needs back in its callback. */
+struct offer_job {
+	struct dispatch *d;
+	enum mode mode;
+	char ticket[TOPIC_ID_MAX + 1];
+	char to[TOPIC_ID_MAX + 1];
+};
+
+static size_t hash(const char *s)
+{
+	size_t h = 1469598103934665603ull; /* FNV-1a */
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+static struct offer_timer **slot_of(struct offers *o, const char *id)
+{
+	struct offer_timer **p = &o->buckets[hash(id) & (o->nbuckets - 1)];
+	while (*p != NULL && strcmp((*p)->id, id) != 0)
+		p = &(*p)->next;
+	return p;
+}
+
+/* Doubles the table when chains grow long; on failure keeps the old one. */
+static void grow(struct offers *o)
+{
+	size_t n = o->nbuckets * 2;
+	struct offer_timer **b = calloc(n, sizeof(*b));
+	if (b == NULL)
+		return;
+	for (size_t i = 0; i < o->nbuckets; i++) {
+		struct offer_timer *t = o->buckets[i], *next;
+		for (; t != NULL; t = next) {
+			next = t->next;
+			size_t k = hash(t->id) & (n - 1);
+			t->next = b[k];
+			b[k] = t;
+		}
+	}
+	free(o->buckets);
+	o->buckets = b;
+	o->nbuckets = n;
+}
+
+static void timer_remove(struct dispatch *d, struct offer_timer *t)
+{
+	struct offers *o = d->offers;
+	struct offer_timer **p = slot_of(o, t->id);
+	if (*p == t) {
+		*p = t->next;
+		o->count--;
+	}
+	event_free(t->ev);
+	free(t);
+}
+
+static void arm(struct offer_timer *t, int64_t min_us)
+{
+	int64_t delay = t->expires_us + EXPIRE_SLACK_US - time_now_us();
+	if (delay < min_us)
+		delay = min_us;
+	struct timeval tv = { (time_t)(delay / 1000000), (suseconds_t)(delay % 1000000) };
+	evtimer_add(t->ev, &tv);
+}
+
+static void on_expired(void *arg, const struct db_reply *r)
+{
+	struct offer_timer *t = arg;
+	struct dispatch *d = t->d;
+	t->firing = false;
+	if (r->error != NULL) {
+		log_error("offer expiry failed: %s order=%s", r->error, t->id);
+		if (t->forgotten)
+			timer_remove(d, t);
+		else
+			arm(t, RETRY_US);
+		return;
+	}
+	/* No row: the order does not exist (any more). */
+	const char *state = PQntuples(r->res) == 1 && !PQgetisnull(r->res, 0, 1)
+			    ? PQgetvalue(r->res, 0, 1) : NULL;
+	bool expired = state != NULL && strcmp(PQgetvalue(r->res, 0, 0), "t") == 0;
+	if (expired) {
+		log_info("offer expired order=%s mode=%s", t->id, mode_name(t->mode));
+		dispatch_count(d, t->mode, DISPATCH_EXPIRED);
+		timer_remove(d, t);
+		/* The ticket is new again (or manual) and a unit of capacity is free. */
+		sweep_request(d);
+		return;
+	}
+	if (state != NULL && strcmp(state, "offered") == 0 && !t->forgotten) {
+		/* Not yet due by the database's clock, or extended: wait again. */
+		t->expires_us = strtoll(PQgetvalue(r->res, 0, 3), NULL, 10);
+		arm(t, REARM_MIN_US);
+		return;
+	}
+	if (state != NULL && strcmp(state, "withdrawn") == 0 && t->mine) {
+		dispatch_count(d, t->mode, DISPATCH_WITHDRAWN);
+		sweep_request(d);
+	}
+	timer_remove(d, t);
+}
+
+static void on_fire(evutil_socket_t fd, short what, void *arg)
+{
+	struct offer_timer *t = arg;
+	const char *params[1] = { t->id };
+	t->firing = true;
+	if (db_exec_prepared(t->d->svc->db, "dispatch_expire", 1, params, on_expired, t) != 0) {
+		t->firing = false;
+		arm(t, RETRY_US);
+	}
+}
+
+void offers_track(struct dispatch *d, const char *order_id, enum mode mode, int64_t expires_us,
+		  bool mine)
+{
+	struct offers *o = d->offers;
+	if (strlen(order_id) > TOPIC_ID_MAX)
+		return;
+	struct offer_timer **p = slot_of(o, order_id);
+	if (*p != NULL) {
+		struct offer_timer *t = *p;
+		t->mine = t->mine || mine;
+		if (!t->firing && !t->forgotten && t->expires_us != expires_us) {
+			t->expires_us = expires_us;
+			arm(t, 0);
+		}
+		return;
+	}
+	struct offer_timer *t = calloc(1, sizeof(*t));
+	if (t == NULL) {
+		/* The next sweep's snapshot offers it again. */
+		log_error("offer timer not made: out of memory order=%s", order_id);
+		return;
+	}
+	t->d = d;
+	t->mode = mode;
+	t->expires_us = expires_us;
+	t->mine = mine;
+	snprintf(t->id, sizeof(t->id), "%s", order_id);
+	t->ev = evtimer_new(d->svc->base, on_fire, t);
+	if (t->ev == NULL) {
+		log_error("offer timer not made: out of memory order=%s", order_id);
+		free(t);
+		return;
+	}
+	*p = t;
+	o->count++;
+	arm(t, 0);
+	if (o->count > 2 * o->nbuckets)
+		grow(o);
+}
+
+void offers_forget(struct dispatch *d, const char *order_id)
+{
+	struct offer_timer *t = *slot_of(d->offers, order_id);
+	if (t == NULL)
+		return;
+	if (t->firing)
+		t->forgotten = true;
+	else
+		timer_remove(d, t);
+}
+
+static void on_open_offers(void *arg, const struct db_reply *r)
+{
+	struct dispatch *d = arg;
+	if (r->error != NULL) {
+		/* Every sweep's snapshot brings them too. */
+		log_error("open offers not loaded: %s", r->error);
+		return;
+	}
+	int n = PQntuples(r->res);
+	for (int i = 0; i < n; i++) {
+		enum mode m;
+		if (mode_parse(PQgetvalue(r->res, i, 1), &m) != 0)
+			continue;
+		offers_track(d, PQgetvalue(r->res, i, 0), m,
+			     strtoll(PQgetvalue(r->res, i, 2), NULL, 10), false);
+	}
+	log_info("open offers loaded count=%d", n);
+}
+
+static void on_connect(void *arg)
+{
+	struct dispatch *d = arg;
+	if (db_exec_prepared(d->svc->db, "dispatch_open_offers", 0, NULL, on_open_offers, d) != 0)
+		log_error("open offers not loaded: out of memory");
+}
+
+static void on_offered(void *arg, const struct db_reply *r)
+{
+	struct offer_job *j = arg;
+	struct dispatch *d = j->d;
+	bool again = false;
+	if (r->error != NULL) {
+		log_error("offer failed: %s ticket=%s to=%s", r->error, j->ticket, j->to);
+		goto out;
+	}
+	const char *result = PQntuples(r->res) == 1 ? PQgetvalue(r->res, 0, 0) : "";
+	if (strcmp(result, "offered") == 0) {
+		const char *order = PQgetvalue(r->res, 0, 1);
+		int64_t expires = strtoll(PQgetvalue(r->res, 0, 2), NULL, 10);
+		int64_t ready = strtoll(PQgetvalue(r->res, 0, 3), NULL, 10);
+		log_info("offer made ticket=%s order=%s to=%s mode=%s", j->ticket, order, j->to,
+			 mode_name(j->mode));
+		dispatch_count(d, j->mode, DISPATCH_OFFERED);
+		metric_observe(d->decision_seconds, (double)(time_now_us() - ready) / 1e6);
+		offers_track(d, order, j->mode, expires, true);
+	} else if (strcmp(result, "taken") == 0) {
+		log_debug("offer skipped: ticket no longer new ticket=%s", j->ticket);
+	} else {
+		/* full (another instance filled that capacity since our snapshot)
+		 * or unknown (master data changed): decide again on fresh data. */
+		log_info("offer refused: %s ticket=%s to=%s", result, j->ticket, j->to);
+		again = true;
+	}
+out:
+	free(j);
+	sweep_decision_done(d, again);
+}
+
+static void on_manual(void *arg, const struct db_reply *r)
+{
+	struct offer_job *j = arg;
+	struct dispatch *d = j->d;
+	if (r->error != NULL)
+		log_error("manual queue move failed: %s ticket=%s", r->error, j->ticket);
+	else if (PQntuples(r->res) == 1 && strcmp(PQgetvalue(r->res, 0, 0), "t") == 0)
+		log_info("ticket to manual queue: nobody qualifies ticket=%s", j->ticket);
+	free(j);
+	sweep_decision_done(d, false);
+}
+
+static struct offer_job *job_new(struct dispatch *d, const char *ticket, const char *to,
+				 enum mode mode)
+{
+	struct offer_job *j = calloc(1, sizeof(*j));
+	if (j == NULL)
+		return NULL;
+	j->d = d;
+	j->mode = mode;
+	snprintf(j->ticket, sizeof(j->ticket), "%s", ticket);
+	snprintf(j->to, sizeof(j->to), "%s", to ? to : "");
+	return j;
+}
+
+int offers_send(struct dispatch *d, const char *ticket, const char *engineer,
+		const char *partner, enum mode mode)
+{
+	struct offer_job *j = job_new(d, ticket, engineer ? engineer : partner, mode);
+	if (j == NULL)
+		return -1;
+	const char *params[4] = { ticket, engineer, partner, mode_name(mode) };
+	if (db_exec_prepared(d->svc->db, "dispatch_offer", 4, params, on_offered, j) != 0) {
+		free(j);
+		return -1;
+	}
+	return 0;
+}
+
+int offers_manual(struct dispatch *d, const char *ticket, const char *reason)
+{
+	struct offer_job *j = job_new(d, ticket, NULL, MODE_ONSITE);
+	if (j == NULL)
+		return -1;
+	const char *params[2] = { ticket, reason };
+	if (db_exec_prepared(d->svc->db, "dispatch_manual", 2, params, on_manual, j) != 0) {
+		free(j);
+		return -1;
+	}
+	return 0;
+}
+
+int offers_init(struct dispatch *d)
+{
+	struct db *db = d->svc->db;
+	struct offers *o = calloc(1, sizeof(*o));
+	if (o == NULL)
+		return -1;
+	d->offers = o;
+	o->nbuckets = 1024;
+	o->buckets = calloc(o->nbuckets, sizeof(*o->buckets));
+	if (o->buckets == NULL ||
+	    db_prepare(db, "dispatch_offer",
+		       "SELECT result, order_id, offer_expires_us, ready_us"
+		       " FROM sc_dispatch_offer($1, $2, $3, $4, '" DISPATCH_PROGRAM "')", 4) != 0 ||
+	    db_prepare(db, "dispatch_manual",
+		       "SELECT sc_dispatch_manual($1, $2, '" DISPATCH_PROGRAM "')", 2) != 0 ||
+	    db_prepare(db, "dispatch_expire",
+		       "SELECT expired, state, mode, offer_expires_us FROM sc_dispatch_expire($1)", 1) != 0 ||
+	    db_prepare(db, "dispatch_open_offers",
+		       "SELECT id, mode, sc_epoch_us(offer_expires_at) FROM work_order"
+		       " WHERE state = 'offered'", 0) != 0 ||
+	    db_on_connect(db, on_connect, d) != 0)
+		return -1;
+	return 0;
+}
+
+void offers_free(struct dispatch *d)
+{
+	struct offers *o = d->offers;
+	if (o == NULL)
+		return;
+	for (size_t i = 0; o->buckets != NULL && i < o->nbuckets; i++) {
+		struct offer_timer *t = o->buckets[i], *next;
+		for (; t != NULL; t = next) {
+			next = t->next;
+			event_free(t->ev);
+			free(t);
+		}
+	}
+	free(o->buckets);
+	free(o);
+	d->offers = NULL;
+}
