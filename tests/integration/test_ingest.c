@@ -139,6 +139,29 @@ int main(void)
 	CHECK(harness_sql_long(h, "select count(*) from ticket where skill = 'relay_protection' "
 				  "and min_grade = 2 and tier = 'vip' and province = 'HA'") == 1);
 
+	/* One problem, one ticket: a web request about the same site and kind
+	 * of problem is linked; the caller hears the existing ticket. */
+	CHECK(harness_mqtt_publish(dev, "sc/v1/requests/new",
+		"{\"request_id\": \"WEB-2\", \"channel\": \"web\", \"customer_id\": \"C1\", "
+		"\"site_id\": \"S1\", \"category\": \"fault\", \"ts\": \"2026-11-23T08:02:00Z\"}", 1) == 0);
+	p = fixture_wait_payload(watch, "sc/v1/requests/WEB-2/status", "\"ticket_id\"", 15000);
+	CHECK(p != NULL);
+	CHECK(harness_sql_long(h, "select count(*) from ticket") == 1);
+	CHECK(harness_sql_long(h, "select count(*) from request where request_id = 'WEB-2' and linked "
+				  "and ticket_id = (select ticket_id from request where request_id = 'HL-1')") == 1);
+	free(p);
+	/* A complaint is never folded away: its own ticket, linked to the open one. */
+	CHECK(harness_mqtt_publish(dev, "sc/v1/requests/new",
+		"{\"request_id\": \"APP-3\", \"channel\": \"app\", \"customer_id\": \"C1\", "
+		"\"site_id\": \"S1\", \"device_id\": \"D2\", \"category\": \"complaint\", "
+		"\"ts\": \"2026-11-23T08:03:00Z\"}", 1) == 0);
+	p = fixture_wait_payload(watch, "sc/v1/requests/APP-3/status", "\"parent_ticket_id\"", 15000);
+	CHECK(p != NULL);
+	free(p);
+	p = NULL;
+	CHECK(harness_sql_long(h, "select count(*) from ticket where category = 'complaint' and "
+				  "parent_ticket_id = (select ticket_id from request where request_id = 'HL-1')") == 1);
+
 	/* Clean stop. */
 	CHECK(harness_stop_program(h, ingest, SIGTERM) == 0);
 	CHECK(harness_check_logs(h) == 0);
