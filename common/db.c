@@ -255,6 +255,16 @@ static void queue_internal_jobs(struct db *db)
 		queue_insert(db, slot, j);
 }
 
+/* Server notices (and libpq's own) go through our logger, one line each. */
+static void on_notice(void *arg, const char *message)
+{
+	struct db *db = arg;
+	char msg[512];
+	snprintf(msg, sizeof(msg), "%s", message);
+	msg[strcspn(msg, "\n")] = '\0';
+	log_info("database notice: %s db=%s", msg, db->name);
+}
+
 static void on_connected(struct db *db)
 {
 	db->state = DB_READY;
@@ -307,6 +317,7 @@ static void start_connect(struct db *db)
 		db_schedule_reconnect(db);
 		return;
 	}
+	PQsetNoticeProcessor(db->conn, on_notice, db);
 	db->state = DB_CONNECTING;
 	continue_connect(db);
 }
