@@ -16,7 +16,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-VAR=${SC_LOCAL_VAR:-$ROOT/var}
+VAR=${SCLOCAL_VAR:-$ROOT/var}
 LOGS=$VAR/log
 RUN=$VAR/run
 SERVICES=(sc-ingest sc-alertd sc-dispatch sc-slamon sc-api)

@@ -4,12 +4,15 @@
 # UndefinedBehaviorSanitizer and -Werror, runs ctest. Exit status: ctest's.
 #
 # Extra arguments go to ctest, e.g. `deploy/test.sh -L unit` or `-R harness`.
-# SC_TEST_BUILD_DIR overrides the build directory (default build-asan).
+# Every SC_* variable in the environment is configuration to the programs
+# under test (an unknown one is an error), so this script's own knobs are
+# named SCTEST_*.
+# SCTEST_BUILD_DIR overrides the build directory (default build-asan).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-BUILD=${SC_TEST_BUILD_DIR:-build-asan}
+BUILD=${SCTEST_BUILD_DIR:-build-asan}
 
 bash deploy/install-deps.sh
 
