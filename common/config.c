@@ -78,7 +78,7 @@ static const struct config_key {
 	{ "SC_MQTT_CAFILE", KEY_STRING, offsetof(struct config, mqtt_cafile), NULL,
 	  "CA bundle (PEM) for ssl://, unset = system store", P_SERVICES, 0, 0 },
 	{ "SC_HTTP_ADDR", KEY_ADDR, offsetof(struct config, http_addr), "127.0.0.1:8080",
-	  "HTTP API listen address, host:port", P_API, 0, 0 },
+	  "HTTP API listen address, host:port", P_API | P_SIM, 0, 0 },
 	{ "SC_METRICS_ADDR", KEY_LISTEN, offsetof(struct config, metrics_addr), DEF_PER_PROGRAM,
 	  "/metrics and /healthz listen address, host:port or off", P_SERVICES, 0, 0 },
 	{ "SC_INSTANCE", KEY_INSTANCE, offsetof(struct config, instance), DEF_HOSTNAME,
