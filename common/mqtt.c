@@ -1,12 +1,9 @@
 /*
- * Paho MQTTAsync on a libevent loop (see mqtt.h for the contract).
+ * Paho MQTTAsync for publishing, on a libevent loop (see mqtt.h).
  *
- * Hand-off: Paho's threads append to `inbound` (bounded; they wait on
- * `space` when it is full) or to `done` (publish outcomes and connection
- * changes, unbounded: they must never wait, or a Paho thread blocked on a
- * full inbound queue could stall its own acknowledgements) and then call
- * event_active(wake). The loop's wake callback takes a slice of both lists
- * under the mutex and runs the application callbacks without it.
+ * Hand-off: Paho's threads append publish outcomes and connection changes to
+ * `done` under the mutex and call event_active(wake); the loop's wake
+ * callback takes the list and runs the application callbacks without it.
  */
 #include "mqtt.h"
 
@@ -29,28 +26,15 @@
 #include "log.h"
 
 #define MQ_SESSION_EXPIRY_S 604800  /* a week: a stopped service resumes its queue */
-#define MQ_WAKE_SLICE 2000          /* messages handled per wake before yielding */
 #define MQ_RETRY_S 1
 
 struct mq_node {
 	struct mq_node *next;
-	/* inbound message */
-	char *topic;
-	char *payload;
-	size_t len;
-	int qos;
-	bool retained;
 	/* completion */
 	mq_publish_cb cb;
 	void *arg;
 	int status;
 	int conn_change;            /* 1 connected, -1 lost, -2 connect failed, 0 none */
-};
-
-struct mq_sub {
-	struct mq_sub *next;
-	char *filter;
-	int qos;
 };
 
 struct mq {
@@ -62,34 +46,22 @@ struct mq {
 	char *user;
 	char *pass;
 	char *cafile;
-	mq_message_cb on_msg;
-	void *msg_arg;
+	bool clean_start;
 	mq_conn_cb conn_cb;
 	void *conn_arg;
 
 	pthread_mutex_t lock;       /* guards everything below until `wake` */
-	pthread_cond_t space;
-	struct mq_node *in_head, *in_tail;
-	size_t in_count;
-	size_t in_max;
 	struct mq_node *done_head, *done_tail;
-	struct mq_sub *subs;
-	bool closing;               /* Paho threads must not wait any more */
 	bool connected;
 	size_t publishing;          /* publishes handed to Paho, not yet completed */
 
 	struct event *wake;
 	struct event *retry_ev;
 	bool want_connected;
-	bool paused;                /* loop thread only: hold inbound messages */
 };
 
 static void node_free(struct mq_node *n)
 {
-	if (n == NULL)
-		return;
-	free(n->topic);
-	free(n->payload);
 	free(n);
 }
 
@@ -180,15 +152,12 @@ out:
 
 /* --- Paho callbacks (Paho threads) ----------------------------------------- */
 
-static void subscribe_all(struct mq *mq);
-
 static void on_connected(void *ctx, char *cause)
 {
 	struct mq *mq = ctx;
 	int n = mq_set_nodelay(mq->host, mq->port);
 	if (n == 0)
 		log_warn("mqtt: could not set TCP_NODELAY: broker socket not found");
-	subscribe_all(mq);
 	struct mq_node *node = calloc(1, sizeof(*node));
 	if (node == NULL)
 		return;
@@ -219,41 +188,10 @@ static void on_connect_failure(void *ctx, MQTTAsync_failureData5 *resp)
 	push_done(mq, node);
 }
 
-static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *m)
+static int on_unexpected_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *m)
 {
-	struct mq *mq = ctx;
-	struct mq_node *n = calloc(1, sizeof(*n));
-	size_t tl = topic_len > 0 ? (size_t)topic_len : strlen(topic);
-	if (n != NULL) {
-		n->topic = malloc(tl + 1);
-		n->payload = malloc((size_t)m->payloadlen + 1);
-	}
-	if (n == NULL || n->topic == NULL || n->payload == NULL) {
-		/* Returning 0 makes Paho call us again later with the same message. */
-		node_free(n);
-		return 0;
-	}
-	memcpy(n->topic, topic, tl);
-	n->topic[tl] = '\0';
-	memcpy(n->payload, m->payload, (size_t)m->payloadlen);
-	n->payload[m->payloadlen] = '\0';
-	n->len = (size_t)m->payloadlen;
-	n->qos = m->qos;
-	n->retained = m->retained != 0;
 	MQTTAsync_freeMessage(&m);
 	MQTTAsync_free(topic);
-
-	pthread_mutex_lock(&mq->lock);
-	while (mq->in_count >= mq->in_max && !mq->closing)
-		pthread_cond_wait(&mq->space, &mq->lock);
-	if (mq->in_tail != NULL)
-		mq->in_tail->next = n;
-	else
-		mq->in_head = n;
-	mq->in_tail = n;
-	mq->in_count++;
-	pthread_mutex_unlock(&mq->lock);
-	event_active(mq->wake, EV_READ, 0);
 	return 1;
 }
 
@@ -291,18 +229,6 @@ static void on_pub_failure(void *ctx, MQTTAsync_failureData5 *resp)
 	pub_complete(ctx, resp && resp->code < 0 ? resp->code : -1);
 }
 
-static void subscribe_all(struct mq *mq)
-{
-	pthread_mutex_lock(&mq->lock);
-	for (struct mq_sub *s = mq->subs; s != NULL; s = s->next) {
-		MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
-		int rc = MQTTAsync_subscribe(mq->client, s->filter, s->qos, &ro);
-		if (rc != MQTTASYNC_SUCCESS)
-			log_error("mqtt subscribe failed: code=%d filter=%s", rc, s->filter);
-	}
-	pthread_mutex_unlock(&mq->lock);
-}
-
 /* --- loop side -------------------------------------------------------------- */
 
 static int start_connect(struct mq *mq);
@@ -323,23 +249,6 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_lock(&mq->lock);
 	struct mq_node *done = mq->done_head;
 	mq->done_head = mq->done_tail = NULL;
-	struct mq_node *in = mq->in_head, *last = NULL;
-	size_t taken = 0;
-	for (struct mq_node *n = in; n != NULL && taken < MQ_WAKE_SLICE && !mq->paused; n = n->next) {
-		last = n;
-		taken++;
-	}
-	if (last != NULL) {
-		mq->in_head = last->next;
-		if (mq->in_head == NULL)
-			mq->in_tail = NULL;
-		last->next = NULL;
-		mq->in_count -= taken;
-		pthread_cond_broadcast(&mq->space);
-	} else {
-		in = NULL;
-	}
-	bool more = mq->in_head != NULL && !mq->paused;
 	pthread_mutex_unlock(&mq->lock);
 
 	while (done != NULL) {
@@ -369,15 +278,6 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 		}
 		node_free(n);
 	}
-	while (in != NULL) {
-		struct mq_node *n = in;
-		in = n->next;
-		struct mq_msg m = { n->topic, n->payload, n->len, n->qos, n->retained };
-		mq->on_msg(mq->msg_arg, &m);
-		node_free(n);
-	}
-	if (more)
-		event_active(mq->wake, EV_READ, 0);
 }
 
 static int parse_url(struct mq *mq, const char *url)
@@ -410,18 +310,14 @@ static char *dup_or_null(const char *s)
 	return s != NULL ? strdup(s) : NULL;
 }
 
-struct mq *mq_new(struct event_base *base, const struct mq_options *o,
-		  mq_message_cb on_msg, void *arg)
+struct mq *mq_new(struct event_base *base, const struct mq_options *o)
 {
 	struct mq *mq = calloc(1, sizeof(*mq));
 	if (mq == NULL)
 		return NULL;
 	pthread_mutex_init(&mq->lock, NULL);
-	pthread_cond_init(&mq->space, NULL);
 	mq->base = base;
-	mq->on_msg = on_msg;
-	mq->msg_arg = arg;
-	mq->in_max = o->inbound_max ? o->inbound_max : 10000;
+	mq->clean_start = o->clean_start;
 	mq->url = strdup(o->url);
 	mq->user = dup_or_null(o->user);
 	mq->pass = dup_or_null(o->pass);
@@ -445,7 +341,9 @@ struct mq *mq_new(struct event_base *base, const struct mq_options *o,
 		log_error("mqtt: cannot create client: code=%d url=%s", rc, o->url);
 		goto fail;
 	}
-	MQTTAsync_setCallbacks(mq->client, mq, on_connection_lost, on_message, NULL);
+	/* Paho insists on a message callback; nothing is subscribed, so it is
+	 * never called. */
+	MQTTAsync_setCallbacks(mq->client, mq, on_connection_lost, on_unexpected_message, NULL);
 	MQTTAsync_setConnected(mq->client, mq, on_connected);
 	return mq;
 fail:
@@ -457,10 +355,6 @@ void mq_free(struct mq *mq)
 {
 	if (mq == NULL)
 		return;
-	pthread_mutex_lock(&mq->lock);
-	mq->closing = true;
-	pthread_cond_broadcast(&mq->space);
-	pthread_mutex_unlock(&mq->lock);
 	if (mq->client != NULL) {
 		if (MQTTAsync_isConnected(mq->client)) {
 			MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer5;
@@ -476,21 +370,10 @@ void mq_free(struct mq *mq)
 	if (mq->retry_ev != NULL)
 		event_free(mq->retry_ev);
 	struct mq_node *n;
-	while ((n = mq->in_head) != NULL) {
-		mq->in_head = n->next;
-		node_free(n);
-	}
 	while ((n = mq->done_head) != NULL) {
 		mq->done_head = n->next;
 		node_free(n);
 	}
-	while (mq->subs != NULL) {
-		struct mq_sub *s = mq->subs;
-		mq->subs = s->next;
-		free(s->filter);
-		free(s);
-	}
-	pthread_cond_destroy(&mq->space);
 	pthread_mutex_destroy(&mq->lock);
 	free(mq->url);
 	free(mq->host);
@@ -506,37 +389,16 @@ void mq_set_conn_cb(struct mq *mq, mq_conn_cb cb, void *arg)
 	mq->conn_arg = arg;
 }
 
-int mq_subscribe(struct mq *mq, const char *filter, int qos)
-{
-	struct mq_sub *s = calloc(1, sizeof(*s));
-	if (s == NULL || (s->filter = strdup(filter)) == NULL) {
-		free(s);
-		return -1;
-	}
-	s->qos = qos;
-	pthread_mutex_lock(&mq->lock);
-	s->next = mq->subs;
-	mq->subs = s;
-	bool up = mq->connected;
-	pthread_mutex_unlock(&mq->lock);
-	if (up) {
-		MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
-		if (MQTTAsync_subscribe(mq->client, filter, qos, &ro) != MQTTASYNC_SUCCESS)
-			return -1;
-	}
-	return 0;
-}
-
 static int start_connect(struct mq *mq)
 {
 	MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer5;
 	MQTTProperties props = MQTTProperties_initializer;
 	MQTTProperty p;
 	p.identifier = MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL;
-	p.value.integer4 = MQ_SESSION_EXPIRY_S;
+	p.value.integer4 = mq->clean_start ? 0 : MQ_SESSION_EXPIRY_S;
 	MQTTProperties_add(&props, &p);
 	co.keepAliveInterval = 10;
-	co.cleanstart = 0;
+	co.cleanstart = mq->clean_start ? 1 : 0;
 	co.automaticReconnect = 1;
 	co.minRetryInterval = 1;
 	co.maxRetryInterval = 5;
@@ -572,13 +434,6 @@ int mq_connect(struct mq *mq)
 	return 0;
 }
 
-void mq_set_paused(struct mq *mq, bool paused)
-{
-	mq->paused = paused;
-	if (!paused)
-		event_active(mq->wake, EV_READ, 0);
-}
-
 void mq_disconnect(struct mq *mq)
 {
 	mq->want_connected = false;
@@ -596,14 +451,6 @@ bool mq_connected(const struct mq *mq)
 	bool up = m->connected;
 	pthread_mutex_unlock(&m->lock);
 	return up;
-}
-
-size_t mq_inbound_pending(struct mq *mq)
-{
-	pthread_mutex_lock(&mq->lock);
-	size_t n = mq->in_count;
-	pthread_mutex_unlock(&mq->lock);
-	return n;
 }
 
 size_t mq_publish_pending(struct mq *mq)

@@ -15,6 +15,7 @@
 #include "db.h"
 #include "log.h"
 #include "metrics.h"
+#include "mqsub.h"
 #include "mqtt.h"
 #include "outbox.h"
 
@@ -52,18 +53,25 @@ static bool health(void *arg)
 	struct service *s = arg;
 	if (!db_connected(s->db))
 		return false;
-	return s->mq == NULL || mq_connected(s->mq);
+	return (s->mq == NULL || mq_connected(s->mq)) && (s->in == NULL || mqsub_connected(s->in));
 }
 
 static void on_stop_poll(evutil_socket_t fd, short what, void *arg)
 {
 	struct service *s = arg;
 	bool idle = (s->drain == NULL || s->drain(s->app));
-	if (s->mq != NULL)
-		idle = idle && mq_inbound_pending(s->mq) == 0;
 	if (s->outbox != NULL)
 		idle = idle && outbox_in_flight(s->outbox) == 0;
 	idle = idle && db_pending(s->db) == 0;
+	/* Everything received is handled and acked: now say goodbye, so the
+	 * PUBACKs go out before DISCONNECT and the broker keeps the session. */
+	if (idle && s->in != NULL && mqsub_connected(s->in)) {
+		if (!s->disconnecting) {
+			s->disconnecting = true;
+			mqsub_disconnect(s->in);
+		}
+		idle = false;
+	}
 	if (idle || ++s->stop_polls >= STOP_MAX_POLLS) {
 		if (!idle)
 			log_error("stop: gave up draining after 30 s: work left in flight");
@@ -81,8 +89,8 @@ void service_stop(struct service *s)
 		return;
 	s->stopping = true;
 	log_info("stopping: draining work in flight");
-	if (s->mq != NULL)
-		mq_disconnect(s->mq);
+	if (s->in != NULL)
+		mqsub_set_paused(s->in, true);
 	if (s->outbox != NULL)
 		outbox_stop(s->outbox);
 	struct timeval tv = { 0, 0 };
@@ -101,11 +109,28 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	service_stop(s);
 }
 
-static void on_mq_message(void *arg, const struct mq_msg *m)
+static void on_inbound(void *arg, const struct mqsub_msg *m)
 {
 	struct service *s = arg;
-	if (s->def->on_message != NULL)
-		s->def->on_message(s->app, m);
+	s->def->on_message(s->app, m);
+}
+
+int service_subscribe(struct service *s, const char *filter, int qos)
+{
+	return s->in != NULL ? mqsub_subscribe(s->in, filter, qos) : -1;
+}
+
+void service_ack(struct service *s, unsigned long long token)
+{
+	if (s->in != NULL && token != 0)
+		mqsub_ack(s->in, token);
+}
+
+void service_pause_intake(struct service *s, bool paused)
+{
+	/* Once stopping, intake stays paused whatever the program asks. */
+	if (s->in != NULL && (paused || !s->stopping))
+		mqsub_set_paused(s->in, paused);
 }
 
 static int setup_metrics(struct service *s)
@@ -184,14 +209,25 @@ int service_init(struct service *s, const struct service_def *def, int argc, cha
 	s->db = db_new(s->base, s->cfg.pg_dsn, def->program);
 	if (s->db == NULL)
 		return 1;
-	if (def->use_mqtt) {
+	if (def->publish || def->run_outbox) {
+		snprintf(s->pub_client_id, sizeof(s->pub_client_id), "%s-out", s->client_id);
 		struct mq_options o = {
+			.url = s->cfg.mqtt_url, .client_id = s->pub_client_id,
+			.user = s->cfg.mqtt_user, .pass = s->cfg.mqtt_pass,
+			.cafile = s->cfg.mqtt_cafile, .clean_start = true,
+		};
+		s->mq = mq_new(s->base, &o);
+		if (s->mq == NULL)
+			return 1;
+	}
+	if (def->on_message != NULL) {
+		struct mqsub_options o = {
 			.url = s->cfg.mqtt_url, .client_id = s->client_id,
 			.user = s->cfg.mqtt_user, .pass = s->cfg.mqtt_pass,
 			.cafile = s->cfg.mqtt_cafile,
 		};
-		s->mq = mq_new(s->base, &o, on_mq_message, s);
-		if (s->mq == NULL)
+		s->in = mqsub_new(s->base, &o, on_inbound, s);
+		if (s->in == NULL)
 			return 1;
 	}
 	if (def->run_outbox && s->mq != NULL) {
@@ -206,6 +242,8 @@ int service_run(struct service *s)
 {
 	if (s->mq != NULL && mq_connect(s->mq) != 0)
 		return 1;
+	if (s->in != NULL && mqsub_connect(s->in) != 0)
+		return 1;
 	log_info("started instance=%s metrics=%s", s->cfg.instance,
 		 s->cfg.metrics_addr ? s->cfg.metrics_addr : "off");
 	if (event_base_dispatch(s->base) < 0) {
@@ -218,6 +256,7 @@ int service_run(struct service *s)
 void service_done(struct service *s)
 {
 	outbox_free(s->outbox);
+	mqsub_free(s->in);
 	mq_free(s->mq);
 	db_free(s->db);
 	metrics_http_free(s->http);
@@ -235,6 +274,7 @@ void service_done(struct service *s)
 	config_free(&s->cfg);
 	s->outbox = NULL;
 	s->mq = NULL;
+	s->in = NULL;
 	s->db = NULL;
 	s->http = NULL;
 	s->metrics = NULL;

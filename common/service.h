@@ -12,19 +12,30 @@ struct mq;
 struct metrics;
 struct metrics_http;
 struct outbox;
-struct mq_msg;
+struct mqsub;
+struct mqsub_msg;
 
 /*
  * What every long-running program shares: configuration from --config and
  * the environment, logging, one event_base (made after
  * evthread_use_pthreads()), signals (TERM/INT: stop, HUP: reload), the
- * metrics listener with sc_up and sc_build_info, a database connection, an
- * MQTT client with id {program}-{instance}, and the outbox relay.
+ * metrics listener with sc_up and sc_build_info, a database connection, the
+ * MQTT clients and the outbox relay.
  *
- * Stop sequence on SIGTERM/SIGINT: the MQTT client disconnects (the broker
- * keeps our session and queues for it), the program's `drain` hook is
- * polled until it reports nothing left in flight (messages already received
- * committed, jobs finished), then the loop exits and the program exits 0.
+ * MQTT: a program that takes messages gets an inbound client (mqsub.h, our
+ * own MQTT 5 subscriber) with client id {program}-{instance} and a
+ * persistent session; it acknowledges a QoS 1 message to the broker only
+ * when the program calls service_ack() for it, after its commit. A program
+ * that publishes gets a Paho client (mqtt.h) with id
+ * {program}-{instance}-out and no session (the outbox keeps what is not yet
+ * published).
+ *
+ * Stop sequence on SIGTERM/SIGINT: intake pauses (the broker queues for our
+ * session), the outbox relay stops fetching, the program's `drain` hook is
+ * polled until it reports nothing left in flight (messages received are
+ * committed and acknowledged), then the inbound client disconnects, the loop
+ * exits and the program exits 0. What arrives meanwhile stays with the
+ * broker for the next start.
  */
 
 struct service;
@@ -37,9 +48,11 @@ typedef void (*service_reload_cb)(void *arg);
 struct service_def {
 	const char *program;      /* "sc-ingest" */
 	const char *summary;      /* one line for --help */
-	bool use_mqtt;            /* make the MQTT client */
-	bool run_outbox;          /* run an outbox relay */
-	void (*on_message)(void *arg, const struct mq_msg *m); /* inbound MQTT */
+	bool publish;             /* make the publishing (Paho) client */
+	bool run_outbox;          /* run an outbox relay (implies publish) */
+	/* Inbound messages (NULL: none): each QoS 1 message must be given back
+	 * with service_ack(m->token) once durably handled. */
+	void (*on_message)(void *app, const struct mqsub_msg *m);
 };
 
 struct service {
@@ -50,14 +63,17 @@ struct service {
 	struct metrics *metrics;
 	struct metrics_http *http;
 	struct db *db;
-	struct mq *mq;
+	struct mq *mq;            /* publishing client, NULL if not def->publish */
+	struct mqsub *in;         /* inbound client, NULL without def->on_message */
 	struct outbox *outbox;
 	void *app;                /* the program's state, given to callbacks */
 	service_drain_cb drain;
 	service_reload_cb reload;
 	bool stopping;
+	bool disconnecting;       /* inbound client told to disconnect */
 	struct event *sig_term, *sig_int, *sig_hup, *stop_timer;
 	int stop_polls;
+	char pub_client_id[170];
 };
 
 /*
@@ -77,6 +93,16 @@ void service_done(struct service *s);
 
 /* Starts the stop sequence (as SIGTERM does). */
 void service_stop(struct service *s);
+
+/* Subscribes the inbound client (kept across reconnects). 0 or -1. */
+int service_subscribe(struct service *s, const char *filter, int qos)
+	__attribute__((warn_unused_result));
+
+/* The message of `token` is durably handled: the broker may forget it. */
+void service_ack(struct service *s, unsigned long long token);
+
+/* Holds (true) or resumes (false) inbound delivery: back-pressure. */
+void service_pause_intake(struct service *s, bool paused);
 
 /*
  * Parses "--config FILE"/"--config=FILE" and "--help" from argv for any

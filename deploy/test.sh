@@ -27,4 +27,15 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN
 # --timeout: the default for tests that set none (integration tests set theirs).
 rc=0
 ctest --test-dir "$BUILD" --output-on-failure --timeout 600 "$@" || rc=$?
+
+# The libFuzzer targets of every parser of outside input, each for
+# SCTEST_FUZZ_SECONDS (default 60), built with clang in build-fuzz/. Skipped
+# when ctest arguments select tests (a partial run).
+if (($# == 0)); then
+  FUZZ=${SCTEST_FUZZ_BUILD_DIR:-build-fuzz}
+  CC=clang cmake -S . -B "$FUZZ" -DSC_FUZZ=ON -DSC_TESTS=ON \
+    -DSC_FUZZ_SECONDS="${SCTEST_FUZZ_SECONDS:-60}" >/dev/null
+  cmake --build "$FUZZ" -j2 --target fuzz_payload fuzz_mqsub_codec
+  ctest --test-dir "$FUZZ" -L fuzz --output-on-failure || rc=$?
+fi
 exit "$rc"

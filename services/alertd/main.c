@@ -12,7 +12,6 @@ static const struct service_def def = {
 	.summary = "Alert evaluator: threshold, duration and hysteresis rules on device telemetry;\n"
 		   "raises and clears alerts and opens their tickets.",
 	/* No subscriptions: the MQTT client carries the outbox relay only. */
-	.use_mqtt = true,
 	.run_outbox = true,
 };
 

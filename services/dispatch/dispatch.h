@@ -25,7 +25,7 @@
 
 struct service;
 struct metric;
-struct mq_msg;
+struct mqsub_msg;
 struct sweep;
 struct offers;
 
@@ -110,6 +110,6 @@ void offers_forget(struct dispatch *d, const char *order_id);
 int events_init(struct dispatch *d) __attribute__((warn_unused_result));
 
 /* service_def.on_message: arg is the struct dispatch. */
-void events_on_message(void *arg, const struct mq_msg *m);
+void events_on_message(void *arg, const struct mqsub_msg *m);
 
 #endif

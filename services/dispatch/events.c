@@ -26,7 +26,7 @@
 #include "dispatch.h"
 #include "json.h"
 #include "log.h"
-#include "mqtt.h"
+#include "mqsub.h"
 #include "payload.h"
 #include "service.h"
 #include "timeutil.h"
@@ -37,29 +37,45 @@
 
 struct event_job {
 	struct dispatch *d;
+	unsigned long long token;    /* acknowledged to the broker when done */
 	enum order_event event;
 	bool available;              /* status: the engineer reports available */
 	char sender[TOPIC_ID_MAX + 1];
 };
 
+struct reject_job {
+	struct dispatch *d;
+	unsigned long long token;
+};
+
 static void on_rejected(void *arg, const struct db_reply *r)
 {
+	struct reject_job *j = arg;
 	if (r->error != NULL)
 		log_error("reject not stored: %s", r->error);
+	/* Kept (or not keepable): the broker may forget it. */
+	service_ack(j->d->svc, j->token);
+	free(j);
 }
 
 /* Keeps and announces a refused message (sc_reject), payload as hex bytea
  * because it may be anything, NUL bytes and broken UTF-8 included. */
-static void reject(struct dispatch *d, const struct mq_msg *m, const char *reason,
+static void reject(struct dispatch *d, const struct mqsub_msg *m, const char *reason,
 		   const char *detail)
 {
 	static const char digits[] = "0123456789abcdef";
 	size_t n = m->len < REJECT_PAYLOAD_MAX ? m->len : REJECT_PAYLOAD_MAX;
 	char *hex = malloc(2 * n + 1);
-	if (hex == NULL) {
+	struct reject_job *j = malloc(sizeof(*j));
+	if (hex == NULL || j == NULL) {
+		/* Not acked: the broker delivers it again. */
 		log_error("reject not stored: out of memory topic=%s reason=%s", m->topic, reason);
+		free(hex);
+		free(j);
 		return;
 	}
+	j->d = d;
+	j->token = m->token;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)m->payload[i];
 		hex[2 * i] = digits[c >> 4];
@@ -68,8 +84,10 @@ static void reject(struct dispatch *d, const struct mq_msg *m, const char *reaso
 	hex[2 * n] = '\0';
 	log_info("message rejected: %s topic=%s detail=%s", reason, m->topic, detail);
 	const char *params[4] = { m->topic, reason, detail, hex };
-	if (db_exec_prepared(d->svc->db, "dispatch_reject", 4, params, on_rejected, NULL) != 0)
+	if (db_exec_prepared(d->svc->db, "dispatch_reject", 4, params, on_rejected, j) != 0) {
 		log_error("reject not stored: out of memory topic=%s reason=%s", m->topic, reason);
+		free(j);
+	}
 	free(hex);
 }
 
@@ -111,6 +129,9 @@ static void on_event_done(void *arg, const struct db_reply *r)
 			 order_event_name(j->event), j->sender);
 	}
 out:
+	/* Applied, ignored as a repeat, rejected or failed in the server (a
+	 * retry would fail the same way): done with it either way. */
+	service_ack(d->svc, j->token);
 	free(j);
 }
 
@@ -126,11 +147,12 @@ static void on_status_done(void *arg, const struct db_reply *r)
 		else if (strcmp(result, "applied") == 0 && j->available)
 			sweep_request(j->d); /* someone may be free for a waiting ticket */
 	}
+	service_ack(j->d->svc, j->token);
 	free(j);
 }
 
 /* Copies the payload NUL-terminated (the parser let no NUL through). */
-static char *payload_text(const struct mq_msg *m)
+static char *payload_text(const struct mqsub_msg *m)
 {
 	char *p = malloc(m->len + 1);
 	if (p != NULL) {
@@ -140,7 +162,7 @@ static char *payload_text(const struct mq_msg *m)
 	return p;
 }
 
-static void take(struct dispatch *d, const struct mq_msg *m, const char *stmt,
+static void take(struct dispatch *d, const struct mqsub_msg *m, const char *stmt,
 		 const char *sender_kind, struct event_job *j, db_result_cb cb)
 {
 	char *text = payload_text(m);
@@ -164,17 +186,19 @@ static void take(struct dispatch *d, const struct mq_msg *m, const char *stmt,
 	free(text);
 }
 
-static struct event_job *job_new(struct dispatch *d, const struct topic_info *ti)
+static struct event_job *job_new(struct dispatch *d, const struct mqsub_msg *m,
+			      const struct topic_info *ti)
 {
 	struct event_job *j = calloc(1, sizeof(*j));
 	if (j != NULL) {
 		j->d = d;
+		j->token = m->token;
 		snprintf(j->sender, sizeof(j->sender), "%s", ti->id);
 	}
 	return j;
 }
 
-static void take_event(struct dispatch *d, const struct mq_msg *m, const struct topic_info *ti)
+static void take_event(struct dispatch *d, const struct mqsub_msg *m, const struct topic_info *ti)
 {
 	struct payload_event ev;
 	struct json_err e = { 0 };
@@ -182,7 +206,7 @@ static void take_event(struct dispatch *d, const struct mq_msg *m, const struct 
 		reject(d, m, e.reason, e.detail);
 		return;
 	}
-	struct event_job *j = job_new(d, ti);
+	struct event_job *j = job_new(d, m, ti);
 	if (j == NULL) {
 		log_error("message dropped: out of memory topic=%s", m->topic);
 	} else {
@@ -193,7 +217,7 @@ static void take_event(struct dispatch *d, const struct mq_msg *m, const struct 
 	payload_free(ev.root);
 }
 
-static void take_status(struct dispatch *d, const struct mq_msg *m, const struct topic_info *ti)
+static void take_status(struct dispatch *d, const struct mqsub_msg *m, const struct topic_info *ti)
 {
 	struct payload_status st;
 	struct json_err e = { 0 };
@@ -201,7 +225,7 @@ static void take_status(struct dispatch *d, const struct mq_msg *m, const struct
 		reject(d, m, e.reason, e.detail);
 		return;
 	}
-	struct event_job *j = job_new(d, ti);
+	struct event_job *j = job_new(d, m, ti);
 	if (j == NULL) {
 		log_error("message dropped: out of memory topic=%s", m->topic);
 	} else {
@@ -211,7 +235,7 @@ static void take_status(struct dispatch *d, const struct mq_msg *m, const struct
 	payload_free(st.root);
 }
 
-void events_on_message(void *arg, const struct mq_msg *m)
+void events_on_message(void *arg, const struct mqsub_msg *m)
 {
 	struct dispatch *d = arg;
 	struct topic_info ti;
@@ -240,9 +264,9 @@ int events_init(struct dispatch *d)
 	    db_prepare(s->db, "dispatch_status", "SELECT sc_dispatch_status($1, $2, $3)", 3) != 0 ||
 	    db_prepare(s->db, "dispatch_reject", "SELECT sc_reject($1, $2, $3, decode($4, 'hex'))",
 		       4) != 0 ||
-	    mq_subscribe(s->mq, "$share/" DISPATCH_PROGRAM "/sc/v1/engineers/+/events", 1) != 0 ||
-	    mq_subscribe(s->mq, "$share/" DISPATCH_PROGRAM "/sc/v1/partners/+/events", 1) != 0 ||
-	    mq_subscribe(s->mq, "$share/" DISPATCH_PROGRAM "/sc/v1/engineers/+/status", 1) != 0)
+	    service_subscribe(s, "$share/" DISPATCH_PROGRAM "/sc/v1/engineers/+/events", 1) != 0 ||
+	    service_subscribe(s, "$share/" DISPATCH_PROGRAM "/sc/v1/partners/+/events", 1) != 0 ||
+	    service_subscribe(s, "$share/" DISPATCH_PROGRAM "/sc/v1/engineers/+/status", 1) != 0)
 		return -1;
 	return 0;
 }

@@ -17,7 +17,6 @@ static const struct service_def def = {
 	.summary = "Dispatcher: turns tickets into work orders offered to on-site engineers,\n"
 		   "remote engineers or outsourced partners, by region, skill grade, SLA risk,\n"
 		   "travel and load; applies their answers and status.",
-	.use_mqtt = true,
 	.run_outbox = true,
 	.on_message = events_on_message,
 };

@@ -24,7 +24,6 @@
 #include "ingest.h"
 #include "log.h"
 #include "metrics.h"
-#include "mqtt.h"
 #include "service.h"
 #include "strbuf.h"
 #include "timeutil.h"
@@ -92,9 +91,9 @@ static void on_flush_timer(evutil_socket_t fd, short what, void *arg)
 }
 
 int batch_add(struct ingest *in, enum item_kind kind, char *row, int64_t ts_us,
-	      const char *topic, const char *raw, size_t raw_len)
+	      const char *topic, const char *raw, size_t raw_len, unsigned long long token)
 {
-	struct item it = { kind, row, ts_us, strdup(topic), NULL, 0 };
+	struct item it = { kind, row, ts_us, strdup(topic), NULL, 0, token };
 	if (raw_len > REJECT_RAW_MAX)
 		raw_len = REJECT_RAW_MAX;
 	it.raw = malloc(raw_len + 1);
@@ -110,7 +109,7 @@ int batch_add(struct ingest *in, enum item_kind kind, char *row, int64_t ts_us,
 	}
 	if (in->open.n >= (size_t)in->svc->cfg.batch_max) {
 		if (busy(in))
-			mq_set_paused(in->svc->mq, true);
+			service_pause_intake(in->svc, true);
 		else
 			flush(in);
 	} else if (in->open.n == 1 && !busy(in)) {
@@ -137,10 +136,10 @@ static char *reject_row(const char *topic, const char *reason, const char *detai
 }
 
 void batch_reject(struct ingest *in, const char *topic, const char *reason,
-		  const char *detail, const char *raw, size_t raw_len)
+		  const char *detail, const char *raw, size_t raw_len, unsigned long long token)
 {
 	char *row = reject_row(topic, reason, detail, raw, raw_len);
-	if (row == NULL || batch_add(in, ITEM_REJECT, row, 0, topic, raw, raw_len) != 0)
+	if (row == NULL || batch_add(in, ITEM_REJECT, row, 0, topic, raw, raw_len, token) != 0)
 		log_error("rejection dropped: out of memory topic=%s reason=%s", topic, reason);
 }
 
@@ -206,7 +205,10 @@ static void split(struct ingest *in, const char *error)
 	if (b->n == 1) {
 		struct item *it = &b->items[0];
 		if (it->kind == ITEM_REJECT) {
+			/* Invalid input we cannot even keep: let the broker forget it
+			 * rather than redeliver it forever. */
 			log_error("rejection could not be stored, dropped: %s topic=%s", error, it->topic);
+			service_ack(in->svc, it->token);
 			batch_clear(b);
 			return;
 		}
@@ -257,7 +259,14 @@ static void advance(struct ingest *in)
 	}
 	if (in->open.n > 0)
 		flush(in);
-	mq_set_paused(in->svc->mq, false);
+	service_pause_intake(in->svc, false);
+}
+
+/* Committed: the broker may forget these messages now. */
+static void ack_all(struct ingest *in, const struct batch *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		service_ack(in->svc, b->items[i].token);
 }
 
 static void on_batch_done(void *arg, const struct db_reply *r)
@@ -272,6 +281,7 @@ static void on_batch_done(void *arg, const struct db_reply *r)
 		}
 	} else {
 		account(in, &in->sending, PQgetvalue(r->res, 0, 0));
+		ack_all(in, &in->sending);
 		batch_clear(&in->sending);
 	}
 	advance(in);

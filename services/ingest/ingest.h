@@ -12,7 +12,7 @@ struct idmap;
 struct master_watch;
 struct metric;
 struct event;
-struct mq_msg;
+struct mqsub_msg;
 
 /*
  * sc-ingest: the front door for device messages and customer requests
@@ -35,6 +35,7 @@ struct item {
 	char *topic;     /* for turning it into a reject if its row fails */
 	char *raw;       /* payload as received */
 	size_t raw_len;
+	unsigned long long token; /* inbound message to acknowledge after commit */
 };
 
 struct batch {
@@ -77,23 +78,28 @@ struct ingest {
 };
 
 /* intake.c */
-void intake_on_message(void *arg, const struct mq_msg *m);
+void intake_on_message(void *arg, const struct mqsub_msg *m);
 
 /* batch.c */
 int batch_init(struct ingest *in) __attribute__((warn_unused_result));
 void batch_free_all(struct ingest *in);
-/* Takes ownership of row/topic; copies raw. Returns 0 or -1 (out of memory). */
+/*
+ * Takes ownership of row; copies topic and raw. The message of `token` is
+ * acknowledged to the broker once the batch holding it is committed.
+ * Returns 0 or -1 (out of memory: the message is not acknowledged, so the
+ * broker delivers it again).
+ */
 int batch_add(struct ingest *in, enum item_kind kind, char *row, int64_t ts_us,
-	      const char *topic, const char *raw, size_t raw_len)
+	      const char *topic, const char *raw, size_t raw_len, unsigned long long token)
 	__attribute__((warn_unused_result));
 /* Adds a rejection of a message (reason/detail of contract section 2.6). */
 void batch_reject(struct ingest *in, const char *topic, const char *reason,
-		  const char *detail, const char *raw, size_t raw_len);
+		  const char *detail, const char *raw, size_t raw_len, unsigned long long token);
 bool batch_idle(const struct ingest *in);
 
 /* requests.c */
 void requests_submit(struct ingest *in, const struct payload_request *r, const char *topic,
-		     const char *raw, size_t raw_len);
+		     const char *raw, size_t raw_len, unsigned long long token);
 
 /* registry.c */
 int registry_init(struct ingest *in) __attribute__((warn_unused_result));

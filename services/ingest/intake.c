@@ -10,17 +10,17 @@
 #include "ingest.h"
 #include "log.h"
 #include "metrics.h"
-#include "mqtt.h"
+#include "mqsub.h"
 #include "strbuf.h"
 #include "timeutil.h"
 #include "topic.h"
 
-static void reject(struct ingest *in, int kind, const struct mq_msg *m, const char *reason,
+static void reject(struct ingest *in, int kind, const struct mqsub_msg *m, const char *reason,
 		   const char *detail)
 {
 	log_debug("message rejected: %s topic=%s detail=%s", reason, m->topic, detail);
 	metric_add(kind >= 0 ? in->m.rejected[kind] : in->m.rejected_other, 1);
-	batch_reject(in, m->topic, reason, detail, m->payload, m->len);
+	batch_reject(in, m->topic, reason, detail, m->payload, m->len, m->token);
 }
 
 /* Epoch seconds with microseconds: exact for any date a device can send. */
@@ -29,7 +29,7 @@ static void put_epoch(struct strbuf *b, int64_t us)
 	strbuf_printf(b, "%.6f", (double)us / 1e6);
 }
 
-static void take_telemetry(struct ingest *in, const struct mq_msg *m, const char *device,
+static void take_telemetry(struct ingest *in, const struct mqsub_msg *m, const char *device,
 			   int64_t now)
 {
 	struct payload_telemetry t;
@@ -59,12 +59,12 @@ static void take_telemetry(struct ingest *in, const struct mq_msg *m, const char
 	strbuf_putc(&b, '}');
 	free(metrics);
 	char *row = metrics != NULL ? strbuf_take(&b) : (strbuf_free(&b), NULL);
-	if (row == NULL || batch_add(in, ITEM_TELEMETRY, row, t.ts_us, m->topic, m->payload, m->len) != 0)
+	if (row == NULL || batch_add(in, ITEM_TELEMETRY, row, t.ts_us, m->topic, m->payload, m->len, m->token) != 0)
 		log_error("telemetry dropped: out of memory topic=%s", m->topic);
 	payload_free(t.root);
 }
 
-static void take_alarm(struct ingest *in, const struct mq_msg *m, const char *device, int64_t now)
+static void take_alarm(struct ingest *in, const struct mqsub_msg *m, const char *device, int64_t now)
 {
 	struct payload_alarm a;
 	struct json_err e;
@@ -91,12 +91,12 @@ static void take_alarm(struct ingest *in, const struct mq_msg *m, const char *de
 	strbuf_json_str(&b, a.text);
 	strbuf_putc(&b, '}');
 	char *row = strbuf_take(&b);
-	if (row == NULL || batch_add(in, ITEM_ALARM, row, a.ts_us, m->topic, m->payload, m->len) != 0)
+	if (row == NULL || batch_add(in, ITEM_ALARM, row, a.ts_us, m->topic, m->payload, m->len, m->token) != 0)
 		log_error("alarm dropped: out of memory topic=%s", m->topic);
 	payload_free(a.root);
 }
 
-static void take_request(struct ingest *in, const struct mq_msg *m, int64_t now)
+static void take_request(struct ingest *in, const struct mqsub_msg *m, int64_t now)
 {
 	struct payload_request r;
 	struct json_err e;
@@ -104,11 +104,11 @@ static void take_request(struct ingest *in, const struct mq_msg *m, int64_t now)
 		reject(in, KIND_REQUEST, m, e.reason, e.detail);
 		return;
 	}
-	requests_submit(in, &r, m->topic, m->payload, m->len);
+	requests_submit(in, &r, m->topic, m->payload, m->len, m->token);
 	payload_free(r.root);
 }
 
-void intake_on_message(void *arg, const struct mq_msg *m)
+void intake_on_message(void *arg, const struct mqsub_msg *m)
 {
 	struct ingest *in = arg;
 	struct topic_info ti;

@@ -7,7 +7,6 @@
 #include "ingest.h"
 #include "log.h"
 #include "metrics.h"
-#include "mqtt.h"
 #include "service.h"
 
 static const char *const kind_names[] = { "telemetry", "alarm", "request" };
@@ -16,7 +15,6 @@ static const struct service_def def = {
 	.program = "sc-ingest",
 	.summary = "Receives device telemetry, device alarms and customer requests from MQTT;\n"
 		   "validates, de-duplicates and persists them.",
-	.use_mqtt = true,
 	.run_outbox = true,
 	.on_message = intake_on_message,
 };
@@ -70,8 +68,8 @@ int main(int argc, char **argv)
 	    db_prepare(svc.db, "request_submit",
 		       "SELECT outcome, ticket_id, state, reason FROM sc_request_submit($1::jsonb, $2, $3::bytea)",
 		       3) != 0 ||
-	    mq_subscribe(svc.mq, "$share/sc-ingest/sc/v1/dev/#", 1) != 0 ||
-	    mq_subscribe(svc.mq, "$share/sc-ingest/sc/v1/requests/new", 1) != 0) {
+	    service_subscribe(&svc, "$share/sc-ingest/sc/v1/dev/#", 1) != 0 ||
+	    service_subscribe(&svc, "$share/sc-ingest/sc/v1/requests/new", 1) != 0) {
 		log_error("cannot start: out of memory");
 		rc = 1;
 		goto out;

@@ -15,7 +15,6 @@
 #include "ingest.h"
 #include "log.h"
 #include "master.h"
-#include "mqtt.h"
 #include "service.h"
 #include "timeutil.h"
 
@@ -48,7 +47,7 @@ static void on_devices(void *arg, const struct db_reply *r)
 	in->devices = m;
 	log_info("device registry loaded devices=%d", n);
 	if (first)
-		mq_set_paused(in->svc->mq, false);
+		service_pause_intake(in->svc, false);
 }
 
 static void on_master(void *arg, long long version)
@@ -107,7 +106,7 @@ int registry_init(struct ingest *in)
 		return -1;
 	struct timeval tv = { MAINT_INTERVAL_S, 0 };
 	event_add(in->maint_timer, &tv);
-	mq_set_paused(in->svc->mq, true);
+	service_pause_intake(in->svc, true);
 	return db_on_connect(in->svc->db, on_connect, in);
 }
 

@@ -21,6 +21,7 @@ struct request_job {
 	char *topic;
 	char *raw;
 	size_t raw_len;
+	unsigned long long token;
 	char request_id[65];
 };
 
@@ -42,10 +43,12 @@ static void on_submitted(void *arg, const struct db_reply *r)
 		char detail[200];
 		snprintf(detail, sizeof(detail), "not storable: %.150s", r->error);
 		metric_add(in->m.rejected[KIND_REQUEST], 1);
-		batch_reject(in, j->topic, "schema", detail, j->raw, j->raw_len);
+		/* The rejection carries the token: acked once it is stored. */
+		batch_reject(in, j->topic, "schema", detail, j->raw, j->raw_len, j->token);
 		job_free(j);
 		return;
 	}
+	service_ack(in->svc, j->token);
 	const char *outcome = PQgetvalue(r->res, 0, 0);
 	double lag = (double)(time_now_us() - j->ts_us) / 1e6;
 	metric_observe(in->m.lag[KIND_REQUEST], lag < 0 ? 0 : lag);
@@ -71,7 +74,7 @@ static void put_opt_str(struct strbuf *b, const char *key, const char *v)
 }
 
 void requests_submit(struct ingest *in, const struct payload_request *r, const char *topic,
-		     const char *raw, size_t raw_len)
+		     const char *raw, size_t raw_len, unsigned long long token)
 {
 	struct request_job *j = calloc(1, sizeof(*j));
 	struct strbuf p, hex;
@@ -81,6 +84,7 @@ void requests_submit(struct ingest *in, const struct payload_request *r, const c
 		goto fail;
 	j->in = in;
 	j->ts_us = r->ts_us;
+	j->token = token;
 	snprintf(j->request_id, sizeof(j->request_id), "%s", r->request_id);
 	j->topic = strdup(topic);
 	j->raw = malloc(raw_len + 1);

@@ -561,8 +561,8 @@ out:
 
 int actors_subscribe(struct actors *a)
 {
-	if (mq_subscribe(a->sim->svc->mq, "sc/v1/engineers/+/orders", 1) != 0 ||
-	    mq_subscribe(a->sim->svc->mq, "sc/v1/partners/+/orders", 1) != 0)
+	if (service_subscribe(a->sim->svc, "sc/v1/engineers/+/orders", 1) != 0 ||
+	    service_subscribe(a->sim->svc, "sc/v1/partners/+/orders", 1) != 0)
 		return -1;
 	return 0;
 }

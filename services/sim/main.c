@@ -15,11 +15,12 @@
 
 #include "log.h"
 #include "mqtt.h"
+#include "mqsub.h"
 #include "service.h"
 #include "sim.h"
 #include "timeutil.h"
 
-static void on_message(void *arg, const struct mq_msg *m);
+static void on_message(void *arg, const struct mqsub_msg *m);
 
 static const struct service_def def = {
 	.program = "sc-sim",
@@ -46,15 +47,17 @@ static const struct service_def def = {
 		"                             dashboard address comes from SC_HTTP_ADDR\n"
 		"  --quiet                    only warnings and errors; no final summary\n"
 		"                             unless --summary",
-	.use_mqtt = true,
+	.publish = true,
 	.run_outbox = false, /* sc-sim stands outside the platform: nothing to relay */
 	.on_message = on_message,
 };
 
-static void on_message(void *arg, const struct mq_msg *m)
+static void on_message(void *arg, const struct mqsub_msg *m)
 {
 	struct sim *sim = arg;
 	actors_on_message(sim->actors, m->topic, m->payload, m->len);
+	/* A simulated engineer forgets nothing it must keep: done at once. */
+	service_ack(sim->svc, m->token);
 }
 
 /* ---- flags ------------------------------------------------------------- */

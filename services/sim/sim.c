@@ -119,7 +119,7 @@ void sim_world_ready(struct sim *sim)
 	}
 	sim->running = true;
 	/* Offers held back until the engineers existed may come now. */
-	mq_set_paused(sim->svc->mq, false);
+	service_pause_intake(sim->svc, false);
 	log_info("simulation started seed=%llu devices=%zu engineers=%zu partners=%zu "
 		 "customers=%zu duration=%ld",
 		 (unsigned long long)sim->opts.seed, devices_count(sim->devices), w->nengineers,
@@ -149,7 +149,7 @@ int sim_init(struct sim *sim, struct service *svc)
 	}
 	/* Offers that the broker kept for our session wait until the world is
 	 * loaded and the engineers exist. */
-	mq_set_paused(svc->mq, true);
+	service_pause_intake(svc, true);
 	return 0;
 }
 

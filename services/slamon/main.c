@@ -16,7 +16,6 @@ static const struct service_def slamon_def = {
 	.summary = "SLA monitor: fires SLA warnings, breaches and escalations on time",
 	/* No subscriptions yet: the client carries the outbox relay's publishes
 	 * (sc-slamon alone must still get its events out). */
-	.use_mqtt = true,
 	.run_outbox = true,
 	.on_message = NULL,
 };
