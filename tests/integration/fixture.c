@@ -1,9 +1,13 @@
 /* Shared integration-test set-up (see fixture.h). */
 #include "fixture.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 const char fixture_country[] =
 	"{\"settings\": {\"offer_timeout_s\": 120, \"max_offer_attempts\": 3, \"travel_kmh\": 60},"
@@ -89,4 +93,40 @@ char *fixture_wait_payload(struct harness_mqtt *m, const char *topic, const char
 			return p;
 		free(p);
 	}
+}
+
+double fixture_metric(struct harness *h, pid_t pid, const char *series)
+{
+	int port = harness_metrics_port(h, pid);
+	if (port <= 0)
+		return -1;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0)
+		return -1;
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	static char page[1 << 20];
+	size_t len = 0;
+	double v = -1;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+		goto out;
+	const char req[] = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+	if (write(fd, req, sizeof(req) - 1) != (ssize_t)(sizeof(req) - 1))
+		goto out;
+	ssize_t n;
+	while (len < sizeof(page) - 1 && (n = read(fd, page + len, sizeof(page) - 1 - len)) > 0)
+		len += (size_t)n;
+	page[len] = '\0';
+	size_t sl = strlen(series);
+	for (char *line = page; line != NULL && *line != '\0';) {
+		char *next = strchr(line, '\n');
+		if (strncmp(line, series, sl) == 0 && line[sl] == ' ') {
+			v = strtod(line + sl + 1, NULL);
+			break;
+		}
+		line = next != NULL ? next + 1 : NULL;
+	}
+out:
+	close(fd);
+	return v;
 }

@@ -47,4 +47,12 @@ int fixture_import(struct harness *h, const char *json);
 char *fixture_wait_payload(struct harness_mqtt *m, const char *topic, const char *needle,
 			   int timeout_ms);
 
+/*
+ * Reads one series from the /metrics page of a program the harness started:
+ * `series` is the exact text before the value, e.g.
+ * `sc_ingest_messages_total{kind="telemetry",result="stored"}`.
+ * Returns its value, or -1 when the page or the series is not there.
+ */
+double fixture_metric(struct harness *h, pid_t pid, const char *series);
+
 #endif
