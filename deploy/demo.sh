@@ -86,7 +86,9 @@ for svc in "${SERVICES[@]}"; do
 done
 
 say "simulating for ${duration} s (Ctrl-C ends the simulation early)"
-build/bin/sc-sim --duration "$duration" --summary "${sim_args[@]}" || true
+# A livelier country than sc-sim's defaults; flags given to demo.sh win.
+build/bin/sc-sim --duration "$duration" --summary --requests-per-min 12 --fault-pct 20 \
+  "${sim_args[@]}" || true
 
 say "the services keep running: logs in $LOGS, metrics on 127.0.0.1:9101-9105"
 say "psql: deploy/sc-local psql; stop everything: deploy/demo.sh stop"
