@@ -89,6 +89,8 @@ static const struct config_key {
 	  "rows per ingest transaction", P_INGEST, 1, 100000 },
 	{ "SC_INGEST_BATCH_DELAY_MS", KEY_INT, offsetof(struct config, batch_delay_ms), "5",
 	  "longest wait to fill an ingest batch, ms", P_INGEST, 0, 10000 },
+	{ "SC_INGEST_PIPELINE", KEY_INT, offsetof(struct config, pipeline), "2",
+	  "ingest batches in flight at once, each on its own database connection", P_INGEST, 1, 8 },
 	{ "SC_TELEMETRY_RETENTION_DAYS", KEY_INT, offsetof(struct config, telemetry_retention_days),
 	  "90", "days of telemetry kept", P_INGEST | P_CTL, 1, 36500 },
 	{ "SC_SWEEP_MS", KEY_INT, offsetof(struct config, sweep_ms), "2000",

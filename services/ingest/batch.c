@@ -2,12 +2,15 @@
  * Batching of device messages and rejections into sc_ingest_batch
  * statements.
  *
- * One batch is in flight at a time while the next one fills. The open batch
- * is sent when it reaches SC_INGEST_BATCH_MAX items, when its first item has
- * waited SC_INGEST_BATCH_DELAY_MS, or as soon as the one in flight is done
- * (so under load batches grow by themselves and at low rates latency stays
- * at the delay). While one batch is in flight and the open one is full, MQTT
- * delivery is paused (back-pressure to the broker).
+ * Up to SC_INGEST_PIPELINE batches are in flight (one per slot, each on its
+ * own connection) while the next one fills. The open batch is sent when it
+ * reaches SC_INGEST_BATCH_MAX items, when its first item has waited
+ * SC_INGEST_BATCH_DELAY_MS, or as soon as a slot is free again (so under
+ * load batches grow by themselves and at low rates latency stays at the
+ * delay). While every slot is busy and the open batch is full, MQTT
+ * delivery is paused (back-pressure to the broker). Messages are
+ * acknowledged to the broker per batch after its commit; mqsub sends the
+ * PUBACKs in arrival order whatever order the batches commit in.
  *
  * A batch whose statement fails in the server (not a lost connection: db.c
  * resends those) is split in two and each half sent again, down to single
@@ -30,10 +33,12 @@
 
 #define REJECT_RAW_MAX 65536
 
-static void send_next(struct ingest *in);
+static void send_next(struct slot *sl);
 
 static void item_free(struct item *it)
 {
+	tele_info_free(it->tele);
+	it->tele = NULL;
 	free(it->row);
 	free(it->topic);
 	free(it->raw);
@@ -63,9 +68,25 @@ static int batch_push(struct batch *b, struct item *it)
 	return 0;
 }
 
+static struct slot *idle_slot(const struct ingest *in)
+{
+	for (int i = 0; i < in->nslots; i++)
+		if (in->slots[i].sending.n == 0 && in->slots[i].nretry == 0)
+			return &in->slots[i];
+	return NULL;
+}
+
 static bool busy(const struct ingest *in)
 {
-	return in->sending.n > 0;
+	return idle_slot(in) == NULL;
+}
+
+static int in_flight(const struct ingest *in)
+{
+	int n = 0;
+	for (int i = 0; i < in->nslots; i++)
+		n += in->slots[i].sending.n > 0 || in->slots[i].nretry > 0;
+	return n;
 }
 
 static void arm_flush(struct ingest *in)
@@ -77,23 +98,30 @@ static void arm_flush(struct ingest *in)
 
 static void flush(struct ingest *in)
 {
-	if (busy(in) || in->open.n == 0)
+	struct slot *sl = idle_slot(in);
+	if (sl == NULL || in->open.n == 0)
 		return;
 	evtimer_del(in->flush_timer);
-	in->sending = in->open;
+	sl->sending = in->open;
 	memset(&in->open, 0, sizeof(in->open));
-	send_next(in);
+	send_next(sl);
 }
 
+/* A partial batch goes out on the timer only when nothing is in flight:
+ * otherwise the batch in flight finishing sends it, bigger (each commit
+ * costs a WAL flush, and commits are serialised by the ingest log). */
 static void on_flush_timer(evutil_socket_t fd, short what, void *arg)
 {
-	flush(arg);
+	struct ingest *in = arg;
+	if (in_flight(in) == 0)
+		flush(in);
 }
 
-int batch_add(struct ingest *in, enum item_kind kind, char *row, int64_t ts_us,
-	      const char *topic, const char *raw, size_t raw_len, unsigned long long token)
+int batch_add(struct ingest *in, enum item_kind kind, char *row, struct tele_info *tele,
+	      int64_t ts_us, const char *topic, const char *raw, size_t raw_len,
+	      unsigned long long token)
 {
-	struct item it = { kind, row, ts_us, strdup(topic), NULL, 0, token };
+	struct item it = { kind, row, tele, ts_us, strdup(topic), NULL, 0, token };
 	if (raw_len > REJECT_RAW_MAX)
 		raw_len = REJECT_RAW_MAX;
 	it.raw = malloc(raw_len + 1);
@@ -139,7 +167,7 @@ void batch_reject(struct ingest *in, const char *topic, const char *reason,
 		  const char *detail, const char *raw, size_t raw_len, unsigned long long token)
 {
 	char *row = reject_row(topic, reason, detail, raw, raw_len);
-	if (row == NULL || batch_add(in, ITEM_REJECT, row, 0, topic, raw, raw_len, token) != 0)
+	if (row == NULL || batch_add(in, ITEM_REJECT, row, NULL, 0, topic, raw, raw_len, token) != 0)
 		log_error("rejection dropped: out of memory topic=%s reason=%s", topic, reason);
 }
 
@@ -163,6 +191,14 @@ static char *batch_json(const struct batch *b)
 		}
 		strbuf_putc(&s, ']');
 	}
+	char *states = devstate_json(b);
+	if (states == NULL) {
+		strbuf_free(&s);
+		return NULL;
+	}
+	strbuf_puts(&s, ",\"states\":");
+	strbuf_puts(&s, states);
+	free(states);
 	strbuf_putc(&s, '}');
 	return strbuf_take(&s);
 }
@@ -198,9 +234,10 @@ static void account(struct ingest *in, const struct batch *b, const char *result
 }
 
 /* A failed batch: split it, or turn its single message into a rejection. */
-static void split(struct ingest *in, const char *error)
+static void split(struct slot *sl, const char *error)
 {
-	struct batch *b = &in->sending;
+	struct ingest *in = sl->in;
+	struct batch *b = &sl->sending;
 	metric_add(in->m.batch_splits, 1);
 	if (b->n == 1) {
 		struct item *it = &b->items[0];
@@ -223,6 +260,8 @@ static void split(struct ingest *in, const char *error)
 		free(it->row);
 		it->row = row;
 		it->kind = ITEM_REJECT;
+		tele_info_free(it->tele);
+		it->tele = NULL;
 		return;
 	}
 	size_t half = b->n / 2;
@@ -234,32 +273,34 @@ static void split(struct ingest *in, const char *error)
 	second.n = second.cap = b->n - half;
 	second.opened_us = b->opened_us;
 	b->n = half;
-	if (in->nretry == in->capretry) {
-		size_t cap = in->capretry ? in->capretry * 2 : 8;
-		struct batch *r = realloc(in->retry, cap * sizeof(*r));
+	if (sl->nretry == sl->capretry) {
+		size_t cap = sl->capretry ? sl->capretry * 2 : 8;
+		struct batch *r = realloc(sl->retry, cap * sizeof(*r));
 		if (r == NULL) {
 			b->n += second.n; /* undo: items are still in b->items */
 			free(second.items);
 			return;
 		}
-		in->retry = r;
-		in->capretry = cap;
+		sl->retry = r;
+		sl->capretry = cap;
 	}
 	/* Stack: the second half is sent right after the first. */
-	in->retry[in->nretry++] = second;
+	sl->retry[sl->nretry++] = second;
 }
 
 /* The batch in flight is finished: send what waits next. */
-static void advance(struct ingest *in)
+static void advance(struct slot *sl)
 {
-	if (in->nretry > 0) {
-		in->sending = in->retry[--in->nretry];
-		send_next(in);
+	struct ingest *in = sl->in;
+	if (sl->nretry > 0) {
+		sl->sending = sl->retry[--sl->nretry];
+		send_next(sl);
 		return;
 	}
-	if (in->open.n > 0)
+	if (in->open.n >= (size_t)in->svc->cfg.batch_max || (in->open.n > 0 && in_flight(in) == 0))
 		flush(in);
-	service_pause_intake(in->svc, false);
+	if (in->open.n < (size_t)in->svc->cfg.batch_max)
+		service_pause_intake(in->svc, false);
 }
 
 /* Committed: the broker may forget these messages now. */
@@ -271,34 +312,43 @@ static void ack_all(struct ingest *in, const struct batch *b)
 
 static void on_batch_done(void *arg, const struct db_reply *r)
 {
-	struct ingest *in = arg;
+	struct slot *sl = arg;
+	struct ingest *in = sl->in;
 	if (r->error != NULL) {
-		log_warn("batch failed, splitting: %s items=%zu", r->error, in->sending.n);
-		split(in, r->error);
-		if (in->sending.n > 0) {
-			send_next(in);
+		/* Deadlock or serialization failure: the batch is fine, the
+		 * timing was not. Anything else: find the message at fault. */
+		if (strcmp(r->sqlstate, "40P01") == 0 || strcmp(r->sqlstate, "40001") == 0) {
+			log_warn("batch conflicted, sending again: %s items=%zu", r->error,
+				 sl->sending.n);
+		} else {
+			log_warn("batch failed, splitting: %s items=%zu", r->error, sl->sending.n);
+			split(sl, r->error);
+		}
+		if (sl->sending.n > 0) {
+			send_next(sl);
 			return;
 		}
 	} else {
-		account(in, &in->sending, PQgetvalue(r->res, 0, 0));
-		ack_all(in, &in->sending);
-		batch_clear(&in->sending);
+		account(in, &sl->sending, PQgetvalue(r->res, 0, 0));
+		ack_all(in, &sl->sending);
+		batch_clear(&sl->sending);
 	}
-	advance(in);
+	advance(sl);
 }
 
-static void send_next(struct ingest *in)
+static void send_next(struct slot *sl)
 {
-	if (in->sending.n == 0)
+	struct ingest *in = sl->in;
+	if (sl->sending.n == 0)
 		return;
-	char *json = batch_json(&in->sending);
+	char *json = batch_json(&sl->sending);
 	const char *params[] = { json };
 	if (json == NULL ||
-	    db_exec_prepared(in->svc->db, "ingest_batch", 1, params, on_batch_done, in) != 0) {
+	    db_exec_prepared(sl->db, "ingest_batch", 1, params, on_batch_done, sl) != 0) {
 		/* Out of memory: try again shortly; nothing is dropped. */
-		log_error("batch not sent: out of memory items=%zu", in->sending.n);
-		struct batch keep = in->sending;
-		memset(&in->sending, 0, sizeof(in->sending));
+		log_error("batch not sent: out of memory items=%zu", sl->sending.n);
+		struct batch keep = sl->sending;
+		memset(&sl->sending, 0, sizeof(sl->sending));
 		for (size_t i = 0; i < keep.n; i++)
 			(void)batch_push(&in->open, &keep.items[i]);
 		free(keep.items);
@@ -309,28 +359,49 @@ static void send_next(struct ingest *in)
 
 bool batch_idle(const struct ingest *in)
 {
-	if (!busy(in) && in->open.n > 0)
+	if (in->open.n > 0)
 		flush((struct ingest *)in);
-	return !busy(in) && in->open.n == 0 && in->nretry == 0;
+	for (int i = 0; i < in->nslots; i++)
+		if (in->slots[i].sending.n > 0 || in->slots[i].nretry > 0)
+			return false;
+	return in->open.n == 0;
 }
 
 int batch_init(struct ingest *in)
 {
-	in->flush_timer = evtimer_new(in->svc->base, on_flush_timer, in);
-	if (in->flush_timer == NULL)
+	struct service *svc = in->svc;
+	in->flush_timer = evtimer_new(svc->base, on_flush_timer, in);
+	in->slots = calloc((size_t)svc->cfg.pipeline, sizeof(*in->slots));
+	if (in->flush_timer == NULL || in->slots == NULL)
 		return -1;
-	return db_prepare(in->svc->db, "ingest_batch", "SELECT sc_ingest_batch($1::jsonb)", 1);
+	in->nslots = svc->cfg.pipeline;
+	for (int i = 0; i < in->nslots; i++) {
+		char name[48];
+		snprintf(name, sizeof(name), "sc-ingest-batch-%d", i);
+		struct slot *sl = &in->slots[i];
+		sl->in = in;
+		sl->db = db_new(svc->base, svc->cfg.pg_dsn, name);
+		if (sl->db == NULL ||
+		    db_prepare(sl->db, "ingest_batch", "SELECT sc_ingest_batch($1::jsonb)", 1) != 0)
+			return -1;
+	}
+	return 0;
 }
 
 void batch_free_all(struct ingest *in)
 {
 	batch_clear(&in->open);
-	batch_clear(&in->sending);
-	for (size_t i = 0; i < in->nretry; i++)
-		batch_clear(&in->retry[i]);
-	free(in->retry);
-	in->retry = NULL;
-	in->nretry = in->capretry = 0;
+	for (int i = 0; i < in->nslots; i++) {
+		struct slot *sl = &in->slots[i];
+		batch_clear(&sl->sending);
+		for (size_t j = 0; j < sl->nretry; j++)
+			batch_clear(&sl->retry[j]);
+		free(sl->retry);
+		db_free(sl->db);
+	}
+	free(in->slots);
+	in->slots = NULL;
+	in->nslots = 0;
 	if (in->flush_timer != NULL)
 		event_free(in->flush_timer);
 	in->flush_timer = NULL;

@@ -28,9 +28,21 @@ struct mqsub_msg;
 /* One entry of a batch. */
 enum item_kind { ITEM_TELEMETRY, ITEM_ALARM, ITEM_REJECT };
 
+/* What device_state needs of a telemetry item (devstate.c). */
+struct tele_info {
+	char device[65];
+	uint64_t seq;
+	int64_t ts_us;
+	int64_t recv_us;
+	bool has_run_hours;
+	double run_hours;
+	cJSON *metrics;  /* owned */
+};
+
 struct item {
 	enum item_kind kind;
 	char *row;       /* JSON object for sc_ingest_batch (telemetry/alarm/reject) */
+	struct tele_info *tele; /* telemetry only, owned; NULL otherwise */
 	int64_t ts_us;   /* device ts, for the lag histogram */
 	char *topic;     /* for turning it into a reject if its row fails */
 	char *raw;       /* payload as received */
@@ -42,6 +54,21 @@ struct batch {
 	struct item *items;
 	size_t n, cap;
 	int64_t opened_us; /* monotonic time of the first item */
+};
+
+/*
+ * One batch statement in flight on its own database connection. Several
+ * slots (SC_INGEST_PIPELINE) overlap the database's work on one batch with
+ * the next; device_state rows are upserted in device order in every batch,
+ * so concurrent batches cannot deadlock on them.
+ */
+struct slot {
+	struct ingest *in;
+	struct db *db;
+	struct batch sending;            /* in flight (n == 0: idle) */
+	/* Sub-batches still to send after a failed batch was split. */
+	struct batch *retry;
+	size_t nretry, capretry;
 };
 
 struct ingest_metrics {
@@ -64,10 +91,8 @@ struct ingest {
 	long long devices_version;
 
 	struct batch open;               /* filling */
-	struct batch sending;            /* in flight (n == 0: none) */
-	/* Sub-batches still to send after a failed batch was split. */
-	struct batch *retry;
-	size_t nretry, capretry;
+	struct slot *slots;
+	int nslots;
 	struct event *flush_timer;
 	size_t requests_in_flight;
 
@@ -84,18 +109,25 @@ void intake_on_message(void *arg, const struct mqsub_msg *m);
 int batch_init(struct ingest *in) __attribute__((warn_unused_result));
 void batch_free_all(struct ingest *in);
 /*
- * Takes ownership of row; copies topic and raw. The message of `token` is
+ * Takes ownership of row and tele (telemetry only, else NULL); copies topic and raw. The message of `token` is
  * acknowledged to the broker once the batch holding it is committed.
  * Returns 0 or -1 (out of memory: the message is not acknowledged, so the
  * broker delivers it again).
  */
-int batch_add(struct ingest *in, enum item_kind kind, char *row, int64_t ts_us,
-	      const char *topic, const char *raw, size_t raw_len, unsigned long long token)
+int batch_add(struct ingest *in, enum item_kind kind, char *row, struct tele_info *tele,
+	      int64_t ts_us, const char *topic, const char *raw, size_t raw_len,
+	      unsigned long long token)
 	__attribute__((warn_unused_result));
 /* Adds a rejection of a message (reason/detail of contract section 2.6). */
 void batch_reject(struct ingest *in, const char *topic, const char *reason,
 		  const char *detail, const char *raw, size_t raw_len, unsigned long long token);
 bool batch_idle(const struct ingest *in);
+
+/* devstate.c: one entry per device of the batch for device_state (newest
+ * ts, seq and run hours, latest arrival, last value of every metric), as a
+ * JSON array; NULL on allocation failure. */
+char *devstate_json(const struct batch *b);
+void tele_info_free(struct tele_info *t);
 
 /* requests.c */
 void requests_submit(struct ingest *in, const struct payload_request *r, const char *topic,

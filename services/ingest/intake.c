@@ -43,7 +43,19 @@ static void take_telemetry(struct ingest *in, const struct mqsub_msg *m, const c
 		payload_free(t.root);
 		return;
 	}
+	struct tele_info *tele = calloc(1, sizeof(*tele));
 	char *metrics = json_print(t.metrics);
+	char *row = NULL;
+	if (tele == NULL || metrics == NULL)
+		goto oom;
+	snprintf(tele->device, sizeof(tele->device), "%s", device);
+	tele->seq = t.seq;
+	tele->ts_us = t.ts_us;
+	tele->recv_us = now;
+	tele->has_run_hours = t.has_run_hours;
+	tele->run_hours = t.run_hours;
+	tele->metrics = cJSON_DetachItemFromObjectCaseSensitive(t.root, "metrics");
+
 	struct strbuf b;
 	strbuf_init(&b);
 	strbuf_puts(&b, "{\"d\":");
@@ -55,12 +67,22 @@ static void take_telemetry(struct ingest *in, const struct mqsub_msg *m, const c
 	if (t.has_run_hours)
 		strbuf_printf(&b, ",\"h\":%.17g", t.run_hours);
 	strbuf_puts(&b, ",\"m\":");
-	strbuf_puts(&b, metrics != NULL ? metrics : "{}");
+	strbuf_puts(&b, metrics);
 	strbuf_putc(&b, '}');
+	row = strbuf_take(&b);
+	if (row == NULL)
+		goto oom;
 	free(metrics);
-	char *row = metrics != NULL ? strbuf_take(&b) : (strbuf_free(&b), NULL);
-	if (row == NULL || batch_add(in, ITEM_TELEMETRY, row, t.ts_us, m->topic, m->payload, m->len, m->token) != 0)
+	if (batch_add(in, ITEM_TELEMETRY, row, tele, t.ts_us, m->topic, m->payload, m->len,
+		      m->token) != 0)
 		log_error("telemetry dropped: out of memory topic=%s", m->topic);
+	payload_free(t.root);
+	return;
+oom:
+	log_error("telemetry dropped: out of memory topic=%s", m->topic);
+	tele_info_free(tele);
+	free(metrics);
+	free(row);
 	payload_free(t.root);
 }
 
@@ -91,7 +113,7 @@ static void take_alarm(struct ingest *in, const struct mqsub_msg *m, const char 
 	strbuf_json_str(&b, a.text);
 	strbuf_putc(&b, '}');
 	char *row = strbuf_take(&b);
-	if (row == NULL || batch_add(in, ITEM_ALARM, row, a.ts_us, m->topic, m->payload, m->len, m->token) != 0)
+	if (row == NULL || batch_add(in, ITEM_ALARM, row, NULL, a.ts_us, m->topic, m->payload, m->len, m->token) != 0)
 		log_error("alarm dropped: out of memory topic=%s", m->topic);
 	payload_free(a.root);
 }
