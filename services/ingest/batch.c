@@ -32,6 +32,7 @@
 #include "timeutil.h"
 
 #define REJECT_RAW_MAX 65536
+#define PAUSE_FACTOR 4
 
 static void send_next(struct slot *sl);
 
@@ -136,10 +137,12 @@ int batch_add(struct ingest *in, enum item_kind kind, char *row, struct tele_inf
 		return -1;
 	}
 	if (in->open.n >= (size_t)in->svc->cfg.batch_max) {
-		if (busy(in))
-			service_pause_intake(in->svc, true);
-		else
+		/* Every slot busy: keep taking up to PAUSE_FACTOR batches' worth
+		 * (a bigger next batch) before holding the broker back. */
+		if (!busy(in))
 			flush(in);
+		else if (in->open.n >= (size_t)in->svc->cfg.batch_max * PAUSE_FACTOR)
+			service_pause_intake(in->svc, true);
 	} else if (in->open.n == 1 && !busy(in)) {
 		arm_flush(in);
 	}
@@ -299,7 +302,7 @@ static void advance(struct slot *sl)
 	}
 	if (in->open.n >= (size_t)in->svc->cfg.batch_max || (in->open.n > 0 && in_flight(in) == 0))
 		flush(in);
-	if (in->open.n < (size_t)in->svc->cfg.batch_max)
+	if (in->open.n < (size_t)in->svc->cfg.batch_max * PAUSE_FACTOR)
 		service_pause_intake(in->svc, false);
 }
 
