@@ -166,9 +166,18 @@ static char *reject_row(const char *topic, const char *reason, const char *detai
 	return strbuf_take(&b);
 }
 
+void ingest_count_rejected(struct ingest *in, const char *reason)
+{
+	char labels[64];
+	snprintf(labels, sizeof(labels), "reason=\"%s\"", reason);
+	metric_add(metrics_counter(in->svc->metrics, "sc_ingest_rejected_total",
+				   "Messages rejected by sc-ingest, by contract reason", labels), 1);
+}
+
 void batch_reject(struct ingest *in, const char *topic, const char *reason,
 		  const char *detail, const char *raw, size_t raw_len, unsigned long long token)
 {
+	ingest_count_rejected(in, reason);
 	char *row = reject_row(topic, reason, detail, raw, raw_len);
 	if (row == NULL || batch_add(in, ITEM_REJECT, row, NULL, 0, topic, raw, raw_len, token) != 0)
 		log_error("rejection dropped: out of memory topic=%s reason=%s", topic, reason);

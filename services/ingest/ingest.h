@@ -122,6 +122,8 @@ int batch_add(struct ingest *in, enum item_kind kind, char *row, struct tele_inf
 void batch_reject(struct ingest *in, const char *topic, const char *reason,
 		  const char *detail, const char *raw, size_t raw_len, unsigned long long token);
 bool batch_idle(const struct ingest *in);
+/* Counts a rejection in sc_ingest_rejected_total{reason}. */
+void ingest_count_rejected(struct ingest *in, const char *reason);
 
 /* devstate.c: one entry per device of the batch for device_state (newest
  * ts, seq and run hours, latest arrival, last value of every metric), as a

@@ -54,6 +54,7 @@ static void on_submitted(void *arg, const struct db_reply *r)
 	metric_observe(in->m.lag[KIND_REQUEST], lag < 0 ? 0 : lag);
 	if (strcmp(outcome, "rejected") == 0) {
 		metric_add(in->m.rejected[KIND_REQUEST], 1);
+		ingest_count_rejected(in, PQgetvalue(r->res, 0, 3));
 		log_debug("request rejected: %s request=%s", PQgetvalue(r->res, 0, 3), j->request_id);
 	} else if (strcmp(outcome, "duplicate") == 0) {
 		metric_add(in->m.duplicate[KIND_REQUEST], 1);

@@ -162,6 +162,11 @@ int main(void)
 	CHECK(harness_sql_long(h, "select count(*) from ticket where category = 'complaint' and "
 				  "parent_ticket_id = (select ticket_id from request where request_id = 'HL-1')") == 1);
 
+	/* Rejections are counted by reason. */
+	CHECK(fixture_metric(h, ingest, "sc_ingest_rejected_total{reason=\"bad_json\"}") == 2);
+	CHECK(fixture_metric(h, ingest, "sc_ingest_rejected_total{reason=\"unknown_customer\"}") == 1);
+	CHECK(fixture_metric(h, ingest, "sc_ingest_messages_total{kind=\"telemetry\",result=\"duplicate\"}") == 1);
+
 	/* Clean stop. */
 	CHECK(harness_stop_program(h, ingest, SIGTERM) == 0);
 	CHECK(harness_check_logs(h) == 0);
