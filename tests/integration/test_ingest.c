@@ -162,6 +162,19 @@ int main(void)
 	CHECK(harness_sql_long(h, "select count(*) from ticket where category = 'complaint' and "
 				  "parent_ticket_id = (select ticket_id from request where request_id = 'HL-1')") == 1);
 
+	/* Telemetry is partitioned by day; retention drops whole old days. */
+	CHECK(harness_sql_long(h, "select count(*) from pg_inherits where inhparent = 'telemetry'::regclass") >= 5);
+	CHECK(harness_sql_exec(h,
+		"create table telemetry_p20200101 partition of telemetry "
+		"for values from ('2020-01-01 00:00+00') to ('2020-01-02 00:00+00'); "
+		"insert into telemetry values ('D1', 900, '2020-01-01 12:00+00', now(), null, '{}', 0), "
+		"('D1', 901, '2021-06-01 12:00+00', now(), null, '{}', 0)") == 0);
+	CHECK(harness_sql_long(h, "select count(*) from telemetry_default where seq = 901") == 1);
+	CHECK(harness_sql_long(h, "select sc_telemetry_retention(90)") == 1);
+	CHECK(harness_sql_long(h, "select count(*) from pg_class where relname = 'telemetry_p20200101'") == 0);
+	CHECK(harness_sql_long(h, "select count(*) from telemetry where seq in (900, 901)") == 0);
+	CHECK(harness_sql_long(h, "select count(*) from telemetry where device_id = 'D1'") == 2);
+
 	/* Rejections are counted by reason. */
 	CHECK(fixture_metric(h, ingest, "sc_ingest_rejected_total{reason=\"bad_json\"}") == 2);
 	CHECK(fixture_metric(h, ingest, "sc_ingest_rejected_total{reason=\"unknown_customer\"}") == 1);
