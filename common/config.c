@@ -95,6 +95,18 @@ static const struct config_key {
 	  "90", "days of telemetry kept", P_INGEST | P_CTL, 1, 36500 },
 	{ "SC_SWEEP_MS", KEY_INT, offsetof(struct config, sweep_ms), "2000",
 	  "safety-net poll of the database, ms", P_ALERTD | P_DISPATCH | P_SLAMON, 100, 600000 },
+	{ "SC_LIFECYCLE_LEAD_DAYS", KEY_INT, offsetof(struct config, lifecycle_lead_days), "30",
+	  "maintenance (calendar) and design-life tickets open this many days before the limit",
+	  P_ALERTD, 0, 3650 },
+	{ "SC_LIFECYCLE_LEAD_HOURS", KEY_INT, offsetof(struct config, lifecycle_lead_hours), "200",
+	  "run-hours maintenance tickets open this many run hours before the interval",
+	  P_ALERTD, 0, 1000000 },
+	{ "SC_ALERT_FLAP_CYCLES", KEY_INT, offsetof(struct config, alert_flap_cycles), "5",
+	  "an alert firing and clearing more often than this within the window is held as one"
+	  " flapping alert (0: never)", P_ALERTD, 0, 10000 },
+	{ "SC_ALERT_FLAP_WINDOW_S", KEY_INT, offsetof(struct config, alert_flap_window_s), "600",
+	  "window of SC_ALERT_FLAP_CYCLES and quiet time that ends flapping, s (device time)",
+	  P_ALERTD, 1, 604800 },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

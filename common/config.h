@@ -44,6 +44,10 @@ struct config {
 	int pipeline;          /* SC_INGEST_PIPELINE: batches in flight at once */
 	int telemetry_retention_days; /* SC_TELEMETRY_RETENTION_DAYS */
 	int sweep_ms;          /* SC_SWEEP_MS: safety-net poll of the database */
+	int lifecycle_lead_days;  /* SC_LIFECYCLE_LEAD_DAYS: calendar and design-life lead */
+	int lifecycle_lead_hours; /* SC_LIFECYCLE_LEAD_HOURS: run-hours lead */
+	int alert_flap_cycles;    /* SC_ALERT_FLAP_CYCLES: fire/clear cycles before folding, 0 off */
+	int alert_flap_window_s;  /* SC_ALERT_FLAP_WINDOW_S: window the cycles are counted in */
 };
 
 /*

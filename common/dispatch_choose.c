@@ -1,6 +1,8 @@
 /*
- * The choosing logic of sc-dispatch (see dispatch_choose.h for the rules).
- * Pure: no I/O, no clock, no allocation except choose_plan's order array.
+ * The choosing logic of sc-dispatch (see dispatch_choose.h for the rules):
+ * the greedy rules of the first version (choose_one, choose_plan_greedy)
+ * and the shared qualification tests. The batch optimiser (choose_plan)
+ * lives in dispatch_plan.c. Pure: no I/O, no clock.
  */
 #include "dispatch_choose.h"
 
@@ -111,7 +113,7 @@ static void keep_best(struct cand *best, bool *have, const struct cand *c)
 	}
 }
 
-static int64_t travel_us(const struct choose_world *w, const struct choose_engineer *e,
+int64_t choose_travel_us(const struct choose_world *w, const struct choose_engineer *e,
 			 const struct choose_ticket *t)
 {
 	/* An unknown position (no coordinates anywhere) counts as no travel. */
@@ -150,7 +152,8 @@ void choose_one(const struct choose_world *w, const struct choose_ticket *t,
 			continue;
 		}
 		qualified = true;
-		if (e->avail != AVAIL_AVAILABLE || e->load >= e->max_concurrent)
+		/* Busy with spare capacity takes offers (issue 5); off never. */
+		if (e->avail == AVAIL_OFF || e->load >= e->max_concurrent)
 			continue;
 		struct cand c = {
 			.engineer = (int)i, .partner = -1, .eta_us = w->now_us, .cost = 0,
@@ -160,7 +163,7 @@ void choose_one(const struct choose_world *w, const struct choose_ticket *t,
 			keep_best(&remote, &have_remote, &c);
 			continue;
 		}
-		c.eta_us += travel_us(w, e, t);
+		c.eta_us += choose_travel_us(w, e, t);
 		if (t->arrive_by_us == 0 || c.eta_us <= t->arrive_by_us)
 			keep_best(&ontime, &have_ontime, &c);
 		else
@@ -214,8 +217,8 @@ static int cmp_ticket_ptr(const void *a, const void *b)
 	return choose_ticket_cmp(*x, *y);
 }
 
-int choose_plan(struct choose_world *w, const struct choose_ticket *tickets, size_t n,
-		struct choose_decision *out)
+int choose_plan_greedy(struct choose_world *w, const struct choose_ticket *tickets, size_t n,
+		       struct choose_decision *out)
 {
 	if (n == 0)
 		return 0;

@@ -163,6 +163,10 @@ bool rules_state_equal(const struct rules_state *a, const struct rules_state *b)
 		return false;
 	if (a->seen && (a->last_ts_us != b->last_ts_us || a->last_seq != b->last_seq))
 		return false;
+	if (a->cycles != b->cycles || a->flapping != b->flapping ||
+	    (a->cycles != 0 && a->window_start_us != b->window_start_us) ||
+	    (a->flapping && a->quiet_since_us != b->quiet_since_us))
+		return false;
 	return !a->pending || a->pending_since_us == b->pending_since_us;
 }
 
@@ -201,4 +205,72 @@ enum rules_result rules_eval(const struct rules_rule *r, struct rules_state *st,
 	st->pending = false;
 	st->pending_since_us = 0;
 	return RULES_RAISE;
+}
+
+enum rules_result rules_alarm_eval(struct rules_state *st, int64_t ts_us, int64_t seq,
+				   bool raised)
+{
+	if (st->seen && (ts_us < st->last_ts_us ||
+			 (ts_us == st->last_ts_us && seq <= st->last_seq)))
+		return RULES_IGNORED;
+	st->seen = true;
+	st->last_ts_us = ts_us;
+	st->last_seq = seq;
+	st->pending = false;
+	st->pending_since_us = 0;
+	if (raised == st->firing)
+		return RULES_UPDATED;
+	st->firing = raised;
+	return raised ? RULES_RAISE : RULES_CLEAR;
+}
+
+static void flap_reset(struct rules_state *st)
+{
+	st->flapping = false;
+	st->cycles = 0;
+	st->window_start_us = 0;
+	st->quiet_since_us = 0;
+}
+
+enum rules_flap_out rules_flap(const struct rules_flap_cfg *c, struct rules_state *st,
+			       enum rules_result r, int64_t ts_us)
+{
+	bool quiet = st->flapping && ts_us - st->quiet_since_us >= c->window_us;
+
+	switch (r) {
+	case RULES_IGNORED:
+		return RULES_OUT_NONE;
+	case RULES_RAISE:
+		if (!st->flapping)
+			return RULES_OUT_RAISE;
+		/* The held alert never cleared: it fires on, flapping or
+		 * not. */
+		if (quiet)
+			flap_reset(st);
+		return RULES_OUT_NONE;
+	case RULES_CLEAR:
+		if (c->max_cycles <= 0 && !st->flapping)
+			return RULES_OUT_CLEAR;
+		if (st->cycles == 0 || ts_us - st->window_start_us > c->window_us) {
+			st->window_start_us = ts_us;
+			st->cycles = 1;
+		} else {
+			st->cycles++;
+		}
+		st->quiet_since_us = ts_us;
+		if (st->flapping)
+			return RULES_OUT_NONE;
+		if (st->cycles > c->max_cycles) {
+			st->flapping = true;
+			return RULES_OUT_FLAP;
+		}
+		return RULES_OUT_CLEAR;
+	case RULES_UPDATED:
+		if (quiet && !st->firing) {
+			flap_reset(st);
+			return RULES_OUT_CLEAR;
+		}
+		return RULES_OUT_NONE;
+	}
+	return RULES_OUT_NONE;
 }

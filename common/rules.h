@@ -70,7 +70,13 @@ struct rules_state {
 	int64_t last_seq;          /* newest seq evaluated */
 	bool pending;              /* the condition holds since pending_since_us */
 	int64_t pending_since_us;  /* device ts of the first sample that met it */
-	bool firing;               /* an alert is firing */
+	bool firing;               /* an alert is firing (the condition's view;
+				    * see flapping) */
+	/* Flapping (rules_flap): fire/clear cycles counted in a window. */
+	int cycles;                /* clears since window_start_us */
+	int64_t window_start_us;   /* ts of the first clear of the window */
+	bool flapping;             /* the alert is held firing, marked flapping */
+	int64_t quiet_since_us;    /* ts of the condition's last clear */
 };
 
 /* Outcome of one sample. */
@@ -125,5 +131,57 @@ bool rules_state_equal(const struct rules_state *a, const struct rules_state *b)
  */
 enum rules_result rules_eval(const struct rules_rule *r, struct rules_state *st,
 			     int64_t ts_us, int64_t seq, double value);
+
+/*
+ * Flapping: an alert that fires and clears more than max_cycles times
+ * within window_us (counted from the first clear of the window, on the
+ * messages' ts) is folded into one: instead of the clear that would exceed
+ * the limit, the alert is marked flapping and kept firing (one alert, one
+ * ticket); while it flaps, the condition's raises and clears announce
+ * nothing. It clears for real on the first message at least window_us
+ * after the condition's last clear that finds the condition still clear;
+ * a raise after such a quiet window ends the flapping with the alert
+ * firing on. max_cycles 0 turns folding off.
+ */
+struct rules_flap_cfg {
+	int max_cycles;
+	int64_t window_us;
+};
+
+/* What to announce for one message after folding. */
+enum rules_flap_out {
+	RULES_OUT_NONE,  /* nothing */
+	RULES_OUT_RAISE, /* raise an alert */
+	RULES_OUT_CLEAR, /* clear the firing alert */
+	RULES_OUT_FLAP,  /* mark the firing alert flapping (it keeps firing) */
+};
+
+/*
+ * Folds flapping: `r` is what rules_eval / rules_alarm_eval just returned
+ * for a message at ts_us (st already advanced by it). Updates the flapping
+ * fields of st and says what to announce.
+ */
+enum rules_flap_out rules_flap(const struct rules_flap_cfg *c, struct rules_state *st,
+			       enum rules_result r, int64_t ts_us);
+
+/*
+ * Device alarms (contract section 2.1): a device raises and clears an alarm
+ * code itself. Per (device, code) the caller keeps a struct rules_state
+ * (pending is never used) and feeds the alarm messages through
+ * rules_alarm_eval() in device-ts order:
+ *
+ *  - A message older than the newest one evaluated for that code, by
+ *    (ts, seq) in that order, is ignored: a late `raised` never reopens
+ *    what a newer `cleared` closed, and a repeat changes nothing. (The
+ *    order is ts first, then seq, unlike rules_eval: a raise and its
+ *    clear may carry the same ts, to the second.)
+ *  - `raised` while not firing raises; `raised` while firing is a repeat
+ *    of the same alarm (RULES_UPDATED).
+ *  - `cleared` while firing clears; `cleared` while not firing (an alarm
+ *    raised before sc-alertd knew the device, or cleared twice) changes
+ *    nothing but the newest (ts, seq).
+ */
+enum rules_result rules_alarm_eval(struct rules_state *st, int64_t ts_us, int64_t seq,
+				   bool raised);
 
 #endif

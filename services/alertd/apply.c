@@ -1,5 +1,5 @@
 /*
- * Applying a round: one statement, sc_alertd_apply() (schema/004), raises
+ * Applying a round: one statement, sc_alertd_apply() (schema/004, 010), raises
  * and clears the round's alerts (with their tickets), writes the rule
  * states that changed and moves the cursor, all in one transaction. Only
  * when it committed does the working state become the state in memory.
@@ -39,8 +39,13 @@ static int add_state(cJSON *states, const struct alertd_entry *e)
 		cJSON_Delete(o);
 		return -1;
 	}
+	const char *ref;
+	enum alertd_source src = state_entry_source(e, &ref);
+
 	if (cJSON_AddStringToObject(o, "device", e->device) == NULL ||
 	    cJSON_AddStringToObject(o, "rule", e->rule) == NULL ||
+	    cJSON_AddStringToObject(o, "source", alertd_source_name(src)) == NULL ||
+	    cJSON_AddStringToObject(o, "ref", ref) == NULL ||
 	    cJSON_AddBoolToObject(o, "firing", s->firing) == NULL)
 		return -1;
 	if (s->pending ? add_ll(o, "pending_since", s->pending_since_us) != 0
@@ -48,6 +53,13 @@ static int add_state(cJSON *states, const struct alertd_entry *e)
 		return -1;
 	if (s->seen && (add_ll(o, "last_ts", s->last_ts_us) != 0 ||
 			add_ll(o, "last_seq", s->last_seq) != 0))
+		return -1;
+	if (cJSON_AddBoolToObject(o, "flapping", s->flapping) == NULL ||
+	    cJSON_AddNumberToObject(o, "cycles", s->cycles) == NULL)
+		return -1;
+	if (s->cycles != 0 && add_ll(o, "window_start", s->window_start_us) != 0)
+		return -1;
+	if (s->flapping && add_ll(o, "quiet_since", s->quiet_since_us) != 0)
 		return -1;
 	return 0;
 }
@@ -93,32 +105,57 @@ static long long ll(const cJSON *o, const char *key)
 	return cJSON_IsNumber(v) ? (long long)v->valuedouble : 0;
 }
 
+/* Source of an answer element (its "source", "rule" when absent). */
+static enum alertd_source answer_source(const cJSON *x)
+{
+	const char *s = str(x, "source");
+
+	for (int i = 0; s != NULL && i < ALERTD_NSOURCES; i++)
+		if (strcmp(s, alertd_source_name((enum alertd_source)i)) == 0)
+			return (enum alertd_source)i;
+	return ALERTD_SOURCE_RULE;
+}
+
 /* Updates the committed entries and the metrics from the answer. */
 static void account(struct alertd *a, const cJSON *answer)
 {
 	const cJSON *x;
-	size_t raised = 0, cleared = 0;
+	size_t raised[ALERTD_NSOURCES] = { 0 }, cleared[ALERTD_NSOURCES] = { 0 };
 
 	cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(answer, "raised")) {
 		const char *outcome = str(x, "outcome"), *device = str(x, "device");
 		const char *rule = str(x, "rule"), *ticket = str(x, "ticket_id");
+		const char *ref = str(x, "ref");
+		enum alertd_source src = answer_source(x);
+		const char *sname = alertd_source_name(src);
 		struct alertd_entry *e;
 
 		if (outcome == NULL || device == NULL || rule == NULL)
 			continue;
+		if (ref == NULL)
+			ref = rule;
 		e = state_find(a->state, device, rule);
 		if (strcmp(outcome, "created") == 0 || strcmp(outcome, "linked") == 0) {
-			raised++;
+			raised[src]++;
 			if (e != NULL)
 				e->alert_id = ll(x, "alert_id");
-			log_info("alert raised: rule breached device=%s rule=%s alert=%lld"
-				 " ticket=%s ticket_outcome=%s", device, rule, ll(x, "alert_id"),
-				 ticket ? ticket : "-", outcome);
+			log_info("alert raised: %s source=%s device=%s ref=%s alert=%lld"
+				 " ticket=%s ticket_outcome=%s",
+				 src == ALERTD_SOURCE_ALARM ? "device alarm" : "rule breached", sname,
+				 device, ref, ll(x, "alert_id"), ticket ? ticket : "-", outcome);
+			if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(x, "unknown_code"))) {
+				/* Raised with the documented defaults; the model's
+				 * alarm-code table wants an entry. */
+				metric_add(a->m.unknown_codes, 1);
+				log_warn("alarm code unknown: not in the alarm-code table of the"
+					 " device's model, raised as major fault device=%s code=%s"
+					 " alert=%lld", device, ref, ll(x, "alert_id"));
+			}
 		} else if (strcmp(outcome, "already_firing") == 0) {
 			if (e != NULL)
 				e->alert_id = ll(x, "alert_id");
-			log_warn("alert not raised: one is already firing device=%s rule=%s alert=%lld",
-				 device, rule, ll(x, "alert_id"));
+			log_warn("alert not raised: one is already firing source=%s device=%s ref=%s"
+				 " alert=%lld", sname, device, ref, ll(x, "alert_id"));
 		} else {
 			/* Nothing fires in the database: neither may it here, or
 			 * the state would disagree with rule_state after a restart. */
@@ -126,30 +163,58 @@ static void account(struct alertd *a, const cJSON *answer)
 				e->committed.firing = false;
 				e->alert_id = 0;
 			}
-			log_warn("alert not raised: %s device=%s rule=%s", outcome, device, rule);
+			log_warn("alert not raised: %s source=%s device=%s ref=%s", outcome, sname,
+				 device, ref);
 		}
+	}
+	cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(answer, "flapping")) {
+		const char *outcome = str(x, "outcome"), *device = str(x, "device");
+		const char *ref = str(x, "ref"), *ticket = str(x, "ticket_id");
+
+		if (outcome == NULL || device == NULL || ref == NULL)
+			continue;
+		if (strcmp(outcome, "flapping") != 0) {
+			log_warn("alert not marked flapping: %s source=%s device=%s ref=%s", outcome,
+				 alertd_source_name(answer_source(x)), device, ref);
+			continue;
+		}
+		metric_add(a->m.flapping, 1);
+		log_warn("alert flapping: too many fire/clear cycles, held firing as one alert"
+			 " source=%s device=%s ref=%s alert=%lld ticket=%s cycles=%lld",
+			 alertd_source_name(answer_source(x)), device, ref, ll(x, "alert_id"),
+			 ticket ? ticket : "-", ll(x, "cycles"));
 	}
 	cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(answer, "cleared")) {
 		const char *outcome = str(x, "outcome"), *device = str(x, "device");
 		const char *rule = str(x, "rule"), *ticket = str(x, "ticket_id");
+		const char *ref = str(x, "ref");
 		const cJSON *tc = cJSON_GetObjectItemCaseSensitive(x, "ticket_cleared");
+		enum alertd_source src = answer_source(x);
 		struct alertd_entry *e;
 
 		if (outcome == NULL || device == NULL || rule == NULL)
 			continue;
+		if (ref == NULL)
+			ref = rule;
 		if ((e = state_find(a->state, device, rule)) != NULL)
 			e->alert_id = 0;
 		if (strcmp(outcome, "cleared") != 0) {
-			log_warn("alert not cleared: %s device=%s rule=%s", outcome, device, rule);
+			log_warn("alert not cleared: %s source=%s device=%s ref=%s", outcome,
+				 alertd_source_name(src), device, ref);
 			continue;
 		}
-		cleared++;
-		log_info("alert cleared: value back within bounds device=%s rule=%s alert=%lld"
-			 " ticket=%s ticket_cleared=%s", device, rule, ll(x, "alert_id"),
+		cleared[src]++;
+		log_info("alert cleared: %s source=%s device=%s ref=%s alert=%lld"
+			 " ticket=%s ticket_cleared=%s",
+			 src == ALERTD_SOURCE_ALARM ? "device cleared its alarm"
+						    : "value back within bounds",
+			 alertd_source_name(src), device, ref, ll(x, "alert_id"),
 			 ticket ? ticket : "-", cJSON_IsTrue(tc) ? "yes" : "no");
 	}
-	metric_add(a->m.raised[ALERTD_SOURCE_RULE], (double)raised);
-	metric_add(a->m.cleared[ALERTD_SOURCE_RULE], (double)cleared);
+	for (int s = 0; s < ALERTD_NSOURCES; s++) {
+		metric_add(a->m.raised[s], (double)raised[s]);
+		metric_add(a->m.cleared[s], (double)cleared[s]);
+	}
 }
 
 static void on_applied(void *arg, const struct db_reply *r)
@@ -189,17 +254,19 @@ static void on_applied(void *arg, const struct db_reply *r)
 		consumer_round_done(a, false);
 		goto out;
 	}
+	silent_committed(a);
 	state_commit(a->state);
 	account(a, answer);
 	a->cursor = rd->to;
 	metric_add(a->m.batches, (double)rd->nbatches);
 	metric_add(a->m.samples, (double)rd->nsamples);
+	metric_add(a->m.alarms, (double)rd->nalarms);
 	metric_set(a->m.lag_batches, (double)(rd->head > rd->to ? rd->head - rd->to : 0));
 	int64_t now = time_mono_us();
 	metric_set(a->m.lag_seconds, rd->age_s + (double)(now - rd->started_mono) / 1e6);
 	metric_observe(a->m.apply_seconds, (double)(now - rd->apply_mono) / 1e6);
-	log_debug("round applied from=%lld to=%lld batches=%zu samples=%zu", rd->from, rd->to,
-		  rd->nbatches, rd->nsamples);
+	log_debug("round applied from=%lld to=%lld batches=%zu samples=%zu alarms=%zu", rd->from,
+		  rd->to, rd->nbatches, rd->nsamples, rd->nalarms);
 	consumer_round_done(a, false);
 out:
 	cJSON_Delete(answer);

@@ -35,11 +35,19 @@ static const char batches_sql[] =
 
 enum { B_SEQ, B_BATCH_ID, B_AGE, B_HEAD };
 
-/* Device ts in microseconds (the evaluator's unit); device, ts, seq order
- * is the order the rules must see the samples in. */
+/* The round's telemetry and device alarms (sc-ingest commits both in the
+ * same batches), device ts and arrival time in microseconds (the
+ * evaluator's unit); device, ts, seq order is the order the rules must see
+ * the samples in. Columns: alertd.h enum alertd_row_col. */
 static const char telemetry_sql[] =
-	"SELECT device_id, seq, (extract(epoch FROM ts) * 1000000)::bigint, metrics::text"
-	" FROM telemetry WHERE batch_id = ANY($1::bigint[]) ORDER BY device_id, ts, seq";
+	"SELECT device_id, seq, (extract(epoch FROM ts) * 1000000)::bigint, metrics::text,"
+	" 't', NULL, NULL, (extract(epoch FROM received_at) * 1000000)::bigint"
+	" FROM telemetry WHERE batch_id = ANY($1::bigint[])"
+	" UNION ALL"
+	" SELECT device_id, seq, (extract(epoch FROM ts) * 1000000)::bigint, text,"
+	" 'a', code, state, (extract(epoch FROM received_at) * 1000000)::bigint"
+	" FROM device_alarm WHERE batch_id = ANY($1::bigint[])"
+	" ORDER BY 1, 3, 2";
 
 static void start(struct alertd *a);
 
@@ -74,6 +82,8 @@ static void read_failed(struct alertd *a, const char *what, const char *why)
 {
 	log_error("%s failed: %s cursor=%lld", what, why, a->cursor);
 	state_discard(a->state);
+	/* Timers taken out for this round are put back. */
+	silent_rebuild(a);
 	round_reset(&a->round);
 	backoff(a);
 }
@@ -89,6 +99,39 @@ static void on_telemetry(void *arg, const struct db_reply *r)
 	a->round.events = cJSON_CreateArray();
 	if (a->round.events == NULL || evaluate_rows(a, r->res) != 0) {
 		read_failed(a, "evaluation", "out of memory");
+		return;
+	}
+	/* Silent deadlines only once caught up: an arrival already committed
+	 * must be seen before its device counts as silent. */
+	if (a->round.to >= a->round.head && silent_fire_due(a, time_now_us()) != 0) {
+		read_failed(a, "evaluation", "out of memory");
+		return;
+	}
+	apply_round(a);
+}
+
+/* No batch waits but a silent deadline passed: a round of timer events
+ * only, applied at the cursor as it is (from = to). */
+static void timer_round(struct alertd *a)
+{
+	struct alertd_round *rd = &a->round;
+
+	rd->to = rd->from;
+	rd->head = rd->from;
+	rd->started_mono = time_mono_us();
+	rd->events = cJSON_CreateArray();
+	if (rd->events == NULL || silent_fire_due(a, time_now_us()) != 0) {
+		read_failed(a, "silent timers", "out of memory");
+		return;
+	}
+	if (cJSON_GetArraySize(rd->events) == 0 && state_dirty(a->state) == NULL) {
+		/* Every deadline had moved: nothing to apply. */
+		state_discard(a->state);
+		round_reset(rd);
+		a->phase = ALERTD_IDLE;
+		silent_committed(a);
+		if (a->wanted)
+			start(a);
 		return;
 	}
 	apply_round(a);
@@ -134,6 +177,10 @@ static void on_batches(void *arg, const struct db_reply *r)
 		/* Caught up. */
 		metric_set(a->m.lag_batches, 0);
 		metric_set(a->m.lag_seconds, 0);
+		if (silent_due(a, time_now_us())) {
+			timer_round(a);
+			return;
+		}
 		a->phase = ALERTD_IDLE;
 		a->backoff_ms = ALERTD_BACKOFF_MIN_MS;
 		if (a->wanted)

@@ -4,6 +4,7 @@
  * within 5 s). A new snapshot is built completely from one statement (one
  * consistent view of both tables) and swapped in only when it built.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,7 +24,10 @@
 static const char ruleset_sql[] =
 	"SELECT 'rule', id, model, metric, op, threshold, for_s, clear FROM alert_rule"
 	" UNION ALL"
-	" SELECT 'device', id, model, NULL, NULL, NULL, NULL, NULL FROM device";
+	" SELECT 'device', id, model, NULL, NULL, NULL, NULL, NULL FROM device"
+	" UNION ALL"
+	" SELECT 'setting', key, '', NULL, NULL, value, NULL, NULL FROM setting"
+	" WHERE key = 'lifecycle_scan_s'";
 
 enum { COL_KIND, COL_ID, COL_MODEL, COL_METRIC, COL_OP, COL_THRESHOLD, COL_FOR_S, COL_CLEAR };
 
@@ -36,6 +40,7 @@ void ruleset_free(struct alertd_ruleset *rs)
 		free(rs->strings[i]);
 	free(rs->strings);
 	free(rs->rules);
+	free(rs->silent);
 	free(rs);
 }
 
@@ -75,16 +80,22 @@ struct alertd_ruleset *ruleset_build(const PGresult *res, long long version)
 	if (rs == NULL)
 		return NULL;
 	rs->version = version;
+	rs->lifecycle_scan_s = ALERTD_LIFECYCLE_SCAN_S;
 	rs->models = idmap_new();
 	rs->rules = calloc((size_t)n + 1, sizeof(*rs->rules));
+	rs->silent = calloc((size_t)n + 1, sizeof(*rs->silent));
 	rs->strings = calloc((size_t)n + 1, sizeof(*rs->strings));
-	if (rs->models == NULL || rs->rules == NULL || rs->strings == NULL)
+	if (rs->models == NULL || rs->rules == NULL || rs->silent == NULL || rs->strings == NULL)
 		goto fail;
 	for (int i = 0; i < n; i++) {
 		const char *kind = PQgetvalue(res, i, COL_KIND);
 		const char *id = PQgetvalue(res, i, COL_ID);
 		const char *model = PQgetvalue(res, i, COL_MODEL);
 
+		if (strcmp(kind, "setting") == 0) {
+			rs->lifecycle_scan_s = num(res, i, COL_THRESHOLD, NULL);
+			continue;
+		}
 		if (strcmp(kind, "device") == 0) {
 			char *m = strdup(model);
 			if (m == NULL)
@@ -107,25 +118,48 @@ struct alertd_ruleset *ruleset_build(const PGresult *res, long long version)
 			log_warn("alert rule left out: %s rule=%s", err, id);
 			continue;
 		}
-		/*
-		 * TODO(silent rules): `silent` is measured on arrival time for
-		 * devices that reported at least once (contract section 6). It
-		 * needs a timer per (device, rule) fed by device_state, not the
-		 * telemetry of a batch, so this version does not evaluate it:
-		 * such rules are counted and logged, and raise nothing.
-		 */
-		if (r.op == RULES_OP_SILENT) {
-			rs->nsilent++;
-			continue;
-		}
-		rs->rules[rs->nrules++] = r;
+		/* `silent` is measured on arrival time, with timers (silent.c):
+		 * kept apart from the rules every sample runs through. */
+		if (r.op == RULES_OP_SILENT)
+			rs->silent[rs->nsilent++] = r;
+		else
+			rs->rules[rs->nrules++] = r;
 	}
 	idmap_seal(rs->models);
 	qsort(rs->rules, rs->nrules, sizeof(*rs->rules), cmp_rule);
+	qsort(rs->silent, rs->nsilent, sizeof(*rs->silent), cmp_rule);
 	return rs;
 fail:
 	ruleset_free(rs);
 	return NULL;
+}
+
+/* Do two snapshots hold the same silent rules (ids, models, metrics,
+ * for_s)? NULL holds none. */
+static bool ruleset_same_silent(const struct alertd_ruleset *x, const struct alertd_ruleset *y)
+{
+	size_t nx = x != NULL ? x->nsilent : 0, ny = y != NULL ? y->nsilent : 0;
+
+	if (nx != ny)
+		return false;
+	for (size_t i = 0; i < nx; i++) {
+		const struct rules_rule *p = &x->silent[i], *q = &y->silent[i];
+		if (strcmp(p->id, q->id) != 0 || strcmp(p->model, q->model) != 0 ||
+		    strcmp(p->metric, q->metric) != 0 || p->for_us != q->for_us)
+			return false;
+	}
+	return true;
+}
+
+/* The silent rule `id`, NULL when there is none. */
+const struct rules_rule *ruleset_silent(const struct alertd_ruleset *rs, const char *id)
+{
+	struct rules_rule key;
+
+	if (rs == NULL || rs->nsilent == 0)
+		return NULL;
+	snprintf(key.id, sizeof(key.id), "%s", id);
+	return bsearch(&key, rs->silent, rs->nsilent, sizeof(*rs->silent), cmp_rule);
 }
 
 static void load(struct alertd *a);
@@ -149,13 +183,18 @@ static void on_loaded(void *arg, const struct db_reply *r)
 		log_error("master data load failed: out of memory");
 		retry_later(a);
 	} else {
+		bool silent_changed = !ruleset_same_silent(a->rules, rs);
+
 		ruleset_free(a->rules);
 		a->rules = rs;
-		log_info("master data loaded version=%lld rules=%zu devices=%zu", rs->version,
-			 rs->nrules, idmap_count(rs->models));
-		if (rs->nsilent > 0)
-			log_warn("silent rules are not evaluated yet: rules=%zu", rs->nsilent);
+		log_info("master data loaded version=%lld rules=%zu silent_rules=%zu devices=%zu",
+			 rs->version, rs->nrules, rs->nsilent, idmap_count(rs->models));
+		/* Other silent rules: their timers and the devices they watch are
+		 * set up again from the database (silent.c). */
+		if (silent_changed)
+			a->state_loaded = false;
 		consumer_wake(a);
+		lifecycle_schedule(a);
 	}
 	/* An import came while this load ran: its data may be missing. */
 	if (a->rules_again) {

@@ -122,6 +122,13 @@ static struct alertd_entry *add(struct alertd_state *st, const char *device, con
 	return e;
 }
 
+struct alertd_entry *state_seed(struct alertd_state *st, const char *device, const char *rule)
+{
+	struct alertd_entry *e = state_find(st, device, rule);
+
+	return e != NULL ? e : add(st, device, rule);
+}
+
 struct alertd_entry *state_touch(struct alertd_state *st, const char *device, const char *rule)
 {
 	struct alertd_entry *e = state_find(st, device, rule);
@@ -134,6 +141,33 @@ struct alertd_entry *state_touch(struct alertd_state *st, const char *device, co
 		st->dirty = e;
 	}
 	return e;
+}
+
+enum alertd_source state_entry_source(const struct alertd_entry *e, const char **ref)
+{
+	static const size_t plen = sizeof(ALERTD_ALARM_PREFIX) - 1;
+
+	if (strncmp(e->rule, ALERTD_ALARM_PREFIX, plen) == 0) {
+		*ref = e->rule + plen;
+		return ALERTD_SOURCE_ALARM;
+	}
+	*ref = e->rule;
+	return ALERTD_SOURCE_RULE;
+}
+
+const char *alertd_source_name(enum alertd_source s)
+{
+	static const char *const names[ALERTD_NSOURCES] = { "rule", "alarm", "lifecycle" };
+
+	return (unsigned)s < ALERTD_NSOURCES ? names[s] : "rule";
+}
+
+void state_foreach(struct alertd_state *st, void (*fn)(struct alertd_entry *e, void *arg),
+		   void *arg)
+{
+	for (size_t i = 0; i < st->nbuckets; i++)
+		for (struct alertd_entry *e = st->buckets[i]; e != NULL; e = e->next)
+			fn(e, arg);
 }
 
 struct alertd_entry *state_dirty(struct alertd_state *st)
@@ -166,27 +200,39 @@ void state_discard(struct alertd_state *st)
 }
 
 /*
- * The cursor and every rule_state row in one snapshot. A state counts as
- * firing only while its alert still fires (an operator may have cleared it
+ * The cursor and every rule_state row in one snapshot (columns of 004 and
+ * 013). A state counts as firing only while its alert still fires (an operator may have cleared it
  * by hand). The first row always exists (cursor; device NULL when
  * rule_state is empty).
  */
 static const char load_sql[] =
 	"SELECT c.seq, rs.device_id, rs.rule_id,"
 	" (extract(epoch FROM rs.pending_since) * 1000000)::bigint, a.id,"
-	" (extract(epoch FROM rs.last_ts) * 1000000)::bigint, rs.last_seq"
+	" (extract(epoch FROM rs.last_ts) * 1000000)::bigint, rs.last_seq,"
+	" coalesce(rs.firing, true), rs.flapping, rs.cycles,"
+	" (extract(epoch FROM rs.window_start) * 1000000)::bigint,"
+	" (extract(epoch FROM rs.quiet_since) * 1000000)::bigint"
 	" FROM (SELECT coalesce((SELECT seq FROM stream_cursor WHERE consumer = $1), 0) AS seq) c"
 	" LEFT JOIN rule_state rs ON true"
 	" LEFT JOIN alert a ON a.id = rs.alert_id AND a.state = 'firing'";
 
-enum { L_CURSOR, L_DEVICE, L_RULE, L_PENDING, L_ALERT, L_LAST_TS, L_LAST_SEQ };
+enum {
+	L_CURSOR, L_DEVICE, L_RULE, L_PENDING, L_ALERT, L_LAST_TS, L_LAST_SEQ,
+	L_COND, L_FLAPPING, L_CYCLES, L_WINDOW_START, L_QUIET_SINCE,
+};
+
+/* Every device that reported, with its last arrival (silent_seed). */
+static const char seen_sql[] =
+	"SELECT device_id, (extract(epoch FROM last_seen_at) * 1000000)::bigint, last_seq,"
+	" metrics::text FROM device_state";
 
 int state_init(struct alertd *a)
 {
 	a->state = state_new();
 	if (a->state == NULL)
 		return -1;
-	return db_prepare(a->db, "alertd_state", load_sql, 1);
+	return db_prepare(a->db, "alertd_state", load_sql, 1) != 0 ||
+	       db_prepare(a->db, "alertd_seen", seen_sql, 0) != 0 ? -1 : 0;
 }
 
 static long long col_ll(const PGresult *res, int row, int col)
@@ -218,9 +264,36 @@ static struct alertd_state *build(const PGresult *res)
 		s->pending = !PQgetisnull(res, i, L_PENDING);
 		s->pending_since_us = col_ll(res, i, L_PENDING);
 		e->alert_id = col_ll(res, i, L_ALERT);
-		s->firing = e->alert_id != 0;
+		/* rule_state.firing is the condition's view (a flapping alert
+		 * fires on while its condition is clear); rows written before
+		 * it existed leave it NULL: the alert says. */
+		s->firing = e->alert_id != 0 && PQgetvalue(res, i, L_COND)[0] == 't';
+		s->flapping = e->alert_id != 0 && PQgetvalue(res, i, L_FLAPPING)[0] == 't';
+		s->cycles = (int)col_ll(res, i, L_CYCLES);
+		s->window_start_us = col_ll(res, i, L_WINDOW_START);
+		s->quiet_since_us = col_ll(res, i, L_QUIET_SINCE);
 	}
 	return st;
+}
+
+/* The map in a->state is complete: timers from it, and go. */
+static void loaded(struct alertd *a)
+{
+	a->state_loaded = true;
+	silent_rebuild(a);
+	consumer_loaded(a, true);
+}
+
+static void on_seen(void *arg, const struct db_reply *r)
+{
+	struct alertd *a = arg;
+
+	if (r->error != NULL || silent_seed(a, r->res) != 0) {
+		log_error("rule state load failed: %s", r->error ? r->error : "out of memory");
+		consumer_loaded(a, false);
+		return;
+	}
+	loaded(a);
 }
 
 static void on_state(void *arg, const struct db_reply *r)
@@ -242,9 +315,16 @@ static void on_state(void *arg, const struct db_reply *r)
 	state_free(a->state);
 	a->state = st;
 	a->cursor = col_ll(r->res, 0, L_CURSOR);
-	a->state_loaded = true;
 	log_info("rule state loaded cursor=%lld states=%zu", a->cursor, state_count(st));
-	consumer_loaded(a, true);
+	if (a->rules == NULL || a->rules->nsilent == 0) {
+		loaded(a);
+		return;
+	}
+	/* Devices that reported before sc-alertd watched them for silence. */
+	if (db_exec_prepared(a->db, "alertd_seen", 0, NULL, on_seen, a) != 0) {
+		log_error("rule state load failed: out of memory");
+		consumer_loaded(a, false);
+	}
 }
 
 void state_load(struct alertd *a)

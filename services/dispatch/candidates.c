@@ -39,19 +39,7 @@ struct sweep {
 	int next_offset;
 };
 
-/* One snapshot, parsed. Every string points into root; the arrays the
- * choose structs point to are in blocks. */
-struct snapshot {
-	cJSON *root;
-	struct choose_world world;
-	struct choose_ticket *tickets;
-	size_t ntickets;
-	bool more;
-	void **blocks;
-	size_t nblocks, capblocks;
-};
-
-static void *snap_alloc(struct snapshot *s, size_t n, size_t size)
+static void *snap_alloc(struct dispatch_snapshot *s, size_t n, size_t size)
 {
 	if (n == 0)
 		return NULL;
@@ -69,7 +57,7 @@ static void *snap_alloc(struct snapshot *s, size_t n, size_t size)
 	return p;
 }
 
-static void snapshot_free(struct snapshot *s)
+void dispatch_snapshot_free(struct dispatch_snapshot *s)
 {
 	for (size_t i = 0; i < s->nblocks; i++)
 		free(s->blocks[i]);
@@ -100,7 +88,7 @@ static double jnum_or(const cJSON *o, const char *key, double dflt)
 }
 
 /* A JSON array of strings as a C array (NULL and 0 when empty). 0 or -1. */
-static int str_array(struct snapshot *s, const cJSON *o, const char *key,
+static int str_array(struct dispatch_snapshot *s, const cJSON *o, const char *key,
 		     const char *const **out, size_t *n)
 {
 	const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, key), *v;
@@ -121,7 +109,7 @@ static int str_array(struct snapshot *s, const cJSON *o, const char *key,
 }
 
 /* {"skill": grade, ...} as choose_skills. 0 or -1. */
-static int skills(struct snapshot *s, const cJSON *o, const struct choose_skill **out, size_t *n)
+static int skills(struct dispatch_snapshot *s, const cJSON *o, const struct choose_skill **out, size_t *n)
 {
 	const cJSON *obj = cJSON_GetObjectItemCaseSensitive(o, "skills"), *v;
 	*out = NULL;
@@ -140,7 +128,7 @@ static int skills(struct snapshot *s, const cJSON *o, const struct choose_skill 
 	return 0;
 }
 
-static int parse_ticket(struct snapshot *s, const cJSON *o, struct choose_ticket *t)
+static int parse_ticket(struct dispatch_snapshot *s, const cJSON *o, struct choose_ticket *t)
 {
 	double v;
 	t->id = jstr(o, "id");
@@ -164,7 +152,7 @@ static int parse_ticket(struct snapshot *s, const cJSON *o, struct choose_ticket
 		       ? 0 : -1;
 }
 
-static int parse_engineer(struct snapshot *s, const cJSON *o, struct choose_engineer *e)
+static int parse_engineer(struct dispatch_snapshot *s, const cJSON *o, struct choose_engineer *e)
 {
 	e->id = jstr(o, "id");
 	if (e->id == NULL)
@@ -183,7 +171,7 @@ static int parse_engineer(struct snapshot *s, const cJSON *o, struct choose_engi
 	       skills(s, o, &e->skills, &e->nskills) == 0 ? 0 : -1;
 }
 
-static int parse_partner(struct snapshot *s, const cJSON *o, struct choose_partner *p)
+static int parse_partner(struct dispatch_snapshot *s, const cJSON *o, struct choose_partner *p)
 {
 	p->id = jstr(o, "id");
 	if (p->id == NULL)
@@ -197,8 +185,7 @@ static int parse_partner(struct snapshot *s, const cJSON *o, struct choose_partn
 	       skills(s, o, &p->skills, &p->nskills) == 0 ? 0 : -1;
 }
 
-/* Parses the snapshot document into s. 0, or -1 with the reason logged. */
-static int snapshot_parse(struct dispatch *d, const char *text, size_t len, struct snapshot *s)
+int dispatch_snapshot_parse(struct dispatch *d, const char *text, size_t len, struct dispatch_snapshot *s)
 {
 	const cJSON *v;
 	size_t i;
@@ -288,7 +275,7 @@ void sweep_decision_done(struct dispatch *d, bool again)
 }
 
 /* Issues the decisions; returns how many statements were queued. */
-static size_t act(struct dispatch *d, const struct snapshot *s, const struct choose_decision *dec)
+static size_t act(struct dispatch *d, const struct dispatch_snapshot *s, const struct choose_decision *dec)
 {
 	size_t queued = 0, waiting = 0;
 	for (size_t i = 0; i < s->ntickets; i++) {
@@ -327,7 +314,7 @@ static void on_snapshot(void *arg, const struct db_reply *r)
 {
 	struct dispatch *d = arg;
 	struct sweep *sw = d->sweep;
-	struct snapshot s = { 0 };
+	struct dispatch_snapshot s = { 0 };
 	struct choose_decision *dec = NULL;
 	size_t queued = 0;
 
@@ -343,7 +330,7 @@ static void on_snapshot(void *arg, const struct db_reply *r)
 		log_error("sweep failed: snapshot returned no document");
 		goto out;
 	}
-	if (snapshot_parse(d, PQgetvalue(r->res, 0, 0), (size_t)PQgetlength(r->res, 0, 0), &s) != 0)
+	if (dispatch_snapshot_parse(d, PQgetvalue(r->res, 0, 0), (size_t)PQgetlength(r->res, 0, 0), &s) != 0)
 		goto out;
 	if (s.ntickets > 0) {
 		dec = calloc(s.ntickets, sizeof(*dec));
@@ -364,7 +351,7 @@ static void on_snapshot(void *arg, const struct db_reply *r)
 	}
 out:
 	free(dec);
-	snapshot_free(&s);
+	dispatch_snapshot_free(&s);
 	if (--sw->pending == 0)
 		sweep_finish(d);
 }

@@ -11,6 +11,9 @@
  *                 decide, hands the decisions to offers.c
  *   offers.c      offers and manual-queue moves (one SQL function call
  *                 each), one libevent timer per open offer for its expiry
+ *   replan.c      escalation re-plans: on an SLA warning (NOTIFY
+ *                 sla_warning), move an order not yet on site to somebody
+ *                 who arrives earlier
  *   events.c      MQTT: engineers' and partners' order events, engineers'
  *                 status; rejected input
  *
@@ -21,6 +24,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
+
+#include "dispatch_choose.h"
 #include "domain.h"
 
 struct service;
@@ -28,6 +34,7 @@ struct metric;
 struct mqsub_msg;
 struct sweep;
 struct offers;
+struct replan;
 
 #define DISPATCH_PROGRAM "sc-dispatch"
 
@@ -47,6 +54,7 @@ struct dispatch {
 	struct service *svc;
 	struct sweep *sweep;           /* candidates.c */
 	struct offers *offers;         /* offers.c */
+	struct replan *replan;         /* replan.c */
 	bool stopping;                 /* SIGTERM: start no new sweep */
 	struct metric *offers_total[DISPATCH_NMODES][DISPATCH_NRESULTS];
 	struct metric *decision_seconds;
@@ -71,6 +79,28 @@ bool sweep_idle(const struct dispatch *d);
 /* offers.c reports each decision statement of a sweep back: `again` asks
  * for another sweep (the decision met a state the snapshot did not show). */
 void sweep_decision_done(struct dispatch *d, bool again);
+
+/*
+ * One snapshot document (sc_dispatch_snapshot, sc_dispatch_replan_view),
+ * parsed. Every string points into root; the arrays the choose structs
+ * point to are in blocks.
+ */
+struct dispatch_snapshot {
+	cJSON *root;
+	struct choose_world world;
+	struct choose_ticket *tickets;
+	size_t ntickets;
+	bool more;                     /* more tickets wait than were returned */
+	void **blocks;
+	size_t nblocks, capblocks;
+};
+
+/* Parses a snapshot document into s (zeroed by the caller); every open
+ * offer it lists gets an expiry timer. 0, or -1 with the reason logged;
+ * dispatch_snapshot_free(s) either way. */
+int dispatch_snapshot_parse(struct dispatch *d, const char *text, size_t len,
+			    struct dispatch_snapshot *s) __attribute__((warn_unused_result));
+void dispatch_snapshot_free(struct dispatch_snapshot *s);
 
 /* ---- offers.c -------------------------------------------------------- */
 
@@ -103,6 +133,15 @@ void offers_track(struct dispatch *d, const char *order_id, enum mode mode,
 
 /* The offer was answered: its timer is not needed any more. */
 void offers_forget(struct dispatch *d, const char *order_id);
+
+/* ---- replan.c -------------------------------------------------------- */
+
+/* LISTEN sla_warning, the catch-up timer and statements. 0 or -1. */
+int replan_init(struct dispatch *d) __attribute__((warn_unused_result));
+void replan_free(struct dispatch *d);
+
+/* No re-plan statement in flight. */
+bool replan_idle(const struct dispatch *d);
 
 /* ---- events.c -------------------------------------------------------- */
 

@@ -39,7 +39,7 @@ struct event_job {
 	struct dispatch *d;
 	unsigned long long token;    /* acknowledged to the broker when done */
 	enum order_event event;
-	bool available;              /* status: the engineer reports available */
+	bool available;              /* status: available or busy (may take offers) */
 	char sender[TOPIC_ID_MAX + 1];
 };
 
@@ -229,7 +229,7 @@ static void take_status(struct dispatch *d, const struct mqsub_msg *m, const str
 	if (j == NULL) {
 		log_error("message dropped: out of memory topic=%s", m->topic);
 	} else {
-		j->available = st.state == AVAIL_AVAILABLE;
+		j->available = st.state != AVAIL_OFF;
 		take(d, m, "dispatch_status", NULL, j, on_status_done);
 	}
 	payload_free(st.root);

@@ -1,6 +1,7 @@
 /* sc-dispatch: boot, signals and the loop; the work is in candidates.c
- * (the sweep), offers.c (offers and their expiry timers) and events.c
- * (engineers' and partners' events and status). */
+ * (the sweep), offers.c (offers and their expiry timers), replan.c
+ * (escalation re-plans) and events.c (engineers' and partners' events and
+ * status). */
 #include <stdio.h>
 
 #include "dispatch.h"
@@ -51,13 +52,13 @@ static int register_metrics(struct dispatch *d, struct metrics *m)
 	return d->decision_seconds != NULL ? 0 : -1;
 }
 
-/* Nothing in flight once no sweep runs: the statements themselves are
+/* Nothing in flight once no sweep and no re-plan runs: the statements themselves are
  * counted by the service (db_pending). No new sweep starts after this. */
 static bool drain(void *arg)
 {
 	struct dispatch *d = arg;
 	d->stopping = true;
-	return sweep_idle(d);
+	return sweep_idle(d) && replan_idle(d);
 }
 
 int main(int argc, char **argv)
@@ -71,7 +72,7 @@ int main(int argc, char **argv)
 	svc.app = &d;
 	svc.drain = drain;
 	if (register_metrics(&d, svc.metrics) != 0 || offers_init(&d) != 0 ||
-	    sweep_init(&d) != 0 || events_init(&d) != 0) {
+	    sweep_init(&d) != 0 || replan_init(&d) != 0 || events_init(&d) != 0) {
 		log_error("cannot start: out of memory");
 		rc = 1;
 		goto out;
@@ -79,6 +80,7 @@ int main(int argc, char **argv)
 	rc = service_run(&svc);
 out:
 	/* Timers before the loop they live on. */
+	replan_free(&d);
 	sweep_free(&d);
 	offers_free(&d);
 	service_done(&svc);

@@ -576,7 +576,9 @@ static int build_settings(const struct import_section *s, const cJSON *obj,
 		if (f == s->nfields) {
 			err_set(err, len, "%s: unknown key \"%.64s\" (the keys are offer_timeout_s, "
 				"max_offer_attempts, travel_kmh, return_visit_after_s, kpi_interval_s, "
-				"lifecycle_scan_s)", s->name, member->string);
+				"lifecycle_scan_s, complaint_reply_s, complaint_resolve_s, "
+				"complaint_escalation_level, return_visit_timeout_s)",
+				s->name, member->string);
 			return -1;
 		}
 		out->n++;

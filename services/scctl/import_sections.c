@@ -46,6 +46,11 @@ static const struct import_field settings_fields[] = {
 	F("return_visit_after_s", IMPORT_NUM, IMPORT_MIN_EXCL, .min = 0),
 	F("kpi_interval_s", IMPORT_NUM, IMPORT_MIN_EXCL, .min = 0),
 	F("lifecycle_scan_s", IMPORT_NUM, IMPORT_MIN_EXCL, .min = 0),
+	/* Extensions (issue 6, docs/sla.md): complaint policy, return visits. */
+	F("complaint_reply_s", IMPORT_NUM, IMPORT_MIN_EXCL, .min = 0),
+	F("complaint_resolve_s", IMPORT_NUM, IMPORT_MIN_EXCL, .min = 0),
+	F("complaint_escalation_level", IMPORT_INT, IMPORT_MIN | IMPORT_MAX, .min = 1, .max = 3),
+	F("return_visit_timeout_s", IMPORT_NUM, IMPORT_MIN_EXCL, .min = 0),
 };
 
 static const struct import_field province_fields[] = {

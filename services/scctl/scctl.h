@@ -48,6 +48,13 @@ typedef int (*scctl_command_fn)(struct scctl *ctx, int argc, char **argv);
 int scctl_migrate(struct scctl *ctx, int argc, char **argv);
 int scctl_import(struct scctl *ctx, int argc, char **argv);
 int scctl_token(struct scctl *ctx, int argc, char **argv);
+/* Manual dispatch (dispatch.c): the SQL functions sc-api calls too. */
+int scctl_assign(struct scctl *ctx, int argc, char **argv);
+int scctl_reassign(struct scctl *ctx, int argc, char **argv);
+int scctl_cancel(struct scctl *ctx, int argc, char **argv);
+/* pause.c: a ticket's SLA clocks waiting on the customer (issue 6). */
+int scctl_pause(struct scctl *ctx, int argc, char **argv);
+int scctl_resume(struct scctl *ctx, int argc, char **argv);
 
 /* ---- migrations embedded at build time (cmake/embed_sql.cmake) --------- */
 

@@ -5,6 +5,7 @@
 #include "clocks.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,8 +15,9 @@
 #include "log.h"
 #include "metrics.h"
 
+/* Counts only when sla_clock changed since $1 (schema/034_kpi.sql). */
 static const char count_sql[] =
-	"SELECT clock, count(*) FROM sla_clock WHERE state = 'running' GROUP BY clock";
+	"SELECT version, respond, arrive, resolve FROM sc_sla_clock_counts($1::int8)";
 
 enum { CLOCK_RESPOND, CLOCK_ARRIVE, CLOCK_RESOLVE, CLOCK_COUNT };
 static const char *const clock_names[CLOCK_COUNT] = { "respond", "arrive", "resolve" };
@@ -25,6 +27,7 @@ struct clocks {
 	struct event *tick;            /* every CLOCKS_REFRESH_S */
 	bool counting;                 /* a count is queued or running */
 	bool stopped;
+	char version[24];              /* sla_clock's change counter at the last count, "" before */
 	struct metric *open[CLOCK_COUNT];
 };
 
@@ -36,16 +39,14 @@ static void on_counted(void *arg, const struct db_reply *r)
 		log_warn("clock count failed: %s", r->error);
 		return;
 	}
-	/* A clock kind with no running row has no group: it counts 0. */
-	double n[CLOCK_COUNT] = { 0 };
-	for (int i = 0; i < PQntuples(r->res); i++) {
-		const char *name = PQgetvalue(r->res, i, 0);
-		for (int k = 0; k < CLOCK_COUNT; k++)
-			if (strcmp(name, clock_names[k]) == 0)
-				n[k] = strtod(PQgetvalue(r->res, i, 1), NULL);
-	}
+	if (PQntuples(r->res) != 1)
+		return;
+	/* NULL counts: nothing changed since the last count, the gauge holds. */
+	if (PQgetisnull(r->res, 0, 1))
+		return;
 	for (int k = 0; k < CLOCK_COUNT; k++)
-		metric_set(c->open[k], n[k]);
+		metric_set(c->open[k], strtod(PQgetvalue(r->res, 0, 1 + k), NULL));
+	snprintf(c->version, sizeof(c->version), "%s", PQgetvalue(r->res, 0, 0));
 }
 
 static void refresh(struct clocks *c)
@@ -54,7 +55,8 @@ static void refresh(struct clocks *c)
 	 * reconnect counts again). */
 	if (c->counting || c->stopped || !db_connected(c->db))
 		return;
-	if (db_exec_prepared(c->db, "slamon_clocks", 0, NULL, on_counted, c) != 0) {
+	const char *params[1] = { c->version[0] != '\0' ? c->version : NULL };
+	if (db_exec_prepared(c->db, "slamon_clocks", 1, params, on_counted, c) != 0) {
 		log_error("clock count: cannot queue statement");
 		return;
 	}
@@ -89,7 +91,7 @@ struct clocks *clocks_new(struct event_base *base, struct db *db, struct metrics
 		if (c->open[k] == NULL)
 			goto fail;
 	}
-	if (db_prepare(db, "slamon_clocks", count_sql, 0) != 0 ||
+	if (db_prepare(db, "slamon_clocks", count_sql, 1) != 0 ||
 	    db_on_connect(db, on_connect, c) != 0)
 		goto fail;
 	struct timeval period = { CLOCKS_REFRESH_S, 0 };

@@ -9,7 +9,9 @@ struct metrics;
  * The gauge sc_slamon_clocks_open{clock="respond"|"arrive"|"resolve"}
  * (contract section 5): running sla_clock rows per clock, refreshed every
  * CLOCKS_REFRESH_S by one count over the partial index of running clocks
- * (schema/006_slamon.sql), never per ticket.
+ * (schema/006_slamon.sql), never per ticket, and only when the table
+ * changed since the last count (sc_sla_clock_counts, schema/034_kpi.sql):
+ * an idle monitor with a million open clocks counts nothing.
  */
 
 #define CLOCKS_REFRESH_S 5

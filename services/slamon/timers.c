@@ -60,30 +60,28 @@ static const char load_sql[] =
 	" ORDER BY due_at LIMIT $2::int";
 
 /*
- * Fires one timer and reports, from the statement's snapshot, what it was:
- * its kind (for the counters), its due time and the database's now() (lag,
- * skew) and whether sc_sla_fire refused it as early (its deadline moved
- * after we loaded it). No row: the timer was deleted (its clock stopped) or
- * fired already.
+ * Fires a batch of timers (schema/035_sla_fire_many.sql: one statement, one
+ * commit) and reports per timer, from the statement's snapshot: its id,
+ * whether it published, its kind (for the counters), its due time and the
+ * database's now() (lag, skew) and whether sc_sla_fire refused it as early
+ * (its deadline moved after we loaded it). No row for a timer: it was
+ * deleted (its clock stopped or paused) or fired already.
  */
 static const char fire_sql[] =
-	"SELECT sc_sla_fire(tm.id), tm.kind,"
-	" (extract(epoch FROM tm.due_at) * 1000000)::int8,"
-	" (extract(epoch FROM now()) * 1000000)::int8,"
-	" tm.due_at > now() + interval '2 seconds'"
-	" FROM sla_timer tm WHERE tm.id = $1::int8 AND tm.fired_at IS NULL";
+	"SELECT id, published, kind, due_us, now_us, early FROM sc_sla_fire_many($1::int8[])";
 
 enum kind { KIND_WARNING, KIND_BREACH, KIND_ESCALATION, KIND_COUNT };
 static const char *const kind_names[KIND_COUNT] = { "warning", "breach", "escalation" };
 
 /*
- * One sc_sla_fire in flight, the argument of its callback. A fixed pool (no
- * allocation per fire), as large as the cap on fires in flight.
+ * One sc_sla_fire_many in flight, the argument of its callback. A fixed
+ * pool (no allocation per fire) of TIMERS_MAX_BATCHES.
  */
-struct fire_slot {
-	struct timers *t;            /* owner */
-	int64_t id;                  /* sla_timer.id being fired */
-	struct fire_slot *next_free; /* free list link while unused */
+struct fire_batch {
+	struct timers *t;             /* owner */
+	int n;                        /* timers in ids */
+	int64_t ids[TIMERS_FIRE_BATCH]; /* sla_timer.id being fired */
+	struct fire_batch *next_free; /* free list link while unused */
 };
 
 struct timers {
@@ -95,9 +93,9 @@ struct timers {
 	struct event *reload_ev;    /* every RELOAD_PERIOD_S */
 	struct event *load_ev;      /* deferred load (notify gap, retry) */
 	int64_t skew_us;            /* database clock minus local clock */
-	struct fire_slot slots[TIMERS_MAX_IN_FLIGHT]; /* the pool */
-	struct fire_slot *free_slots; /* unused slots */
-	size_t in_flight;           /* slots in use: fires queued or running */
+	struct fire_batch batches[TIMERS_MAX_BATCHES]; /* the pool */
+	struct fire_batch *free_batches; /* unused batches */
+	size_t in_flight;           /* timers in batches queued or running */
 	int fire_failures;          /* consecutive failed fires, for the backoff */
 	bool loading;               /* a load statement is queued or running */
 	bool load_again;            /* a load was asked for while one ran */
@@ -144,7 +142,7 @@ static bool parse_i64(const char *s, int64_t *out)
 static void arm(struct timers *t)
 {
 	struct heap_item it;
-	if (t->stopped || t->in_flight >= TIMERS_MAX_IN_FLIGHT || !heap_peek(t->heap, &it)) {
+	if (t->stopped || t->free_batches == NULL || !heap_peek(t->heap, &it)) {
 		evtimer_del(t->fire_ev);
 		return;
 	}
@@ -167,58 +165,45 @@ static int schedule(struct timers *t, struct timerset_entry *e, int64_t key)
 
 /* ---- firing ------------------------------------------------------------ */
 
-static void on_fired(void *arg, const struct db_reply *r)
+/* A failed batch: every timer of it is tried again after the backoff. */
+static void retry_batch(struct timers *t, const struct fire_batch *b, const char *error)
 {
-	struct fire_slot *slot = arg;
-	struct timers *t = slot->t;
-	int64_t id = slot->id;
-
-	slot->next_free = t->free_slots;
-	t->free_slots = slot;
-	t->in_flight--;
-
-	struct timerset_entry *e = timerset_find(t->ids, id);
-	if (e == NULL) {
-		/* Cannot happen: only this callback removes in-flight ids. */
-		log_error("sla timer fire: id not held timer=%" PRId64, id);
-		goto next;
-	}
-	if (r->error != NULL) {
-		/* Deadlock, serialization failure, a bug: keep it, try again later. */
-		int64_t backoff = FIRE_RETRY_MIN_US;
-		for (int i = 0; i < t->fire_failures && backoff < FIRE_RETRY_MAX_US; i++)
-			backoff *= 2;
-		if (backoff > FIRE_RETRY_MAX_US)
-			backoff = FIRE_RETRY_MAX_US;
-		t->fire_failures++;
-		metric_add(t->fire_errors, 1);
-		log_warn("sla timer fire failed: %s timer=%" PRId64 " retry_ms=%" PRId64,
-			 r->error, id, backoff / US_PER_MS);
-		if (schedule(t, e, db_now_us(t) + backoff) != 0) {
+	int64_t backoff = FIRE_RETRY_MIN_US;
+	for (int i = 0; i < t->fire_failures && backoff < FIRE_RETRY_MAX_US; i++)
+		backoff *= 2;
+	if (backoff > FIRE_RETRY_MAX_US)
+		backoff = FIRE_RETRY_MAX_US;
+	t->fire_failures++;
+	metric_add(t->fire_errors, 1);
+	log_warn("sla timer fire failed: %s timers=%d first=%" PRId64 " retry_ms=%" PRId64,
+		 error, b->n, b->ids[0], backoff / US_PER_MS);
+	for (int i = 0; i < b->n; i++) {
+		struct timerset_entry *e = timerset_find(t->ids, b->ids[i]);
+		if (e != NULL && schedule(t, e, db_now_us(t) + backoff) != 0) {
 			log_error("sla timer fire: out of memory, dropped until the next load timer=%"
-				  PRId64, id);
-			timerset_remove(t->ids, id);
+				  PRId64, b->ids[i]);
+			timerset_remove(t->ids, b->ids[i]);
 		}
-		goto next;
 	}
-	t->fire_failures = 0;
-	if (PQntuples(r->res) != 1) {
-		/* Deleted (its clock stopped) or fired already: nothing to do. */
-		log_debug("sla timer gone timer=%" PRId64, id);
-		timerset_remove(t->ids, id);
-		goto next;
+}
+
+/* One row of a batch's reply: the timer fired, refused as early, or spent. */
+static void fired_one(struct timers *t, const PGresult *res, int row)
+{
+	int64_t id = 0, due = 0, now = 0;
+	if (!parse_i64(PQgetvalue(res, row, 0), &id) || !parse_i64(PQgetvalue(res, row, 3), &due) ||
+	    !parse_i64(PQgetvalue(res, row, 4), &now)) {
+		log_error("sla timer fire: bad reply row=%d", row);
+		return; /* the id stays in flight and is dropped with the batch's leftovers */
 	}
-	bool fired = strcmp(PQgetvalue(r->res, 0, 0), "t") == 0;
-	const char *kind = PQgetvalue(r->res, 0, 1);
-	int64_t due = 0, now = 0;
-	bool early = strcmp(PQgetvalue(r->res, 0, 4), "t") == 0;
-	if (!parse_i64(PQgetvalue(r->res, 0, 2), &due) || !parse_i64(PQgetvalue(r->res, 0, 3), &now)) {
-		log_error("sla timer fire: bad reply timer=%" PRId64, id);
-		timerset_remove(t->ids, id);
-		goto next;
-	}
+	struct timerset_entry *e = timerset_find(t->ids, id);
+	if (e == NULL || e->key != TIMERSET_IN_FLIGHT)
+		return; /* cannot happen: only the batch's own ids come back */
+	bool published = strcmp(PQgetvalue(res, row, 1), "t") == 0;
+	const char *kind = PQgetvalue(res, row, 2);
+	bool early = strcmp(PQgetvalue(res, row, 5), "t") == 0;
 	t->skew_us = now - time_now_us();
-	if (fired) {
+	if (published) {
 		for (int k = 0; k < KIND_COUNT; k++)
 			if (strcmp(kind, kind_names[k]) == 0)
 				metric_add(t->events[k], 1);
@@ -237,11 +222,38 @@ static void on_fired(void *arg, const struct db_reply *r)
 		log_debug("sla timer not due yet timer=%" PRId64 " due_in_ms=%" PRId64,
 			  id, (due - now) / US_PER_MS);
 	} else {
-		/* Its clock stopped or the ticket ended: marked fired, no event. */
+		/* Its clock stopped, the ticket ended, or its event (escalation
+		 * level) was published already: marked fired, nothing counted. */
 		log_debug("sla timer fired without event timer=%" PRId64 " kind=%s", id, kind);
 		timerset_remove(t->ids, id);
 	}
-next:
+}
+
+static void on_fired(void *arg, const struct db_reply *r)
+{
+	struct fire_batch *b = arg;
+	struct timers *t = b->t;
+
+	t->in_flight -= (size_t)b->n;
+	if (r->error != NULL) {
+		/* Deadlock, serialization failure, a bug: keep them, try again later. */
+		retry_batch(t, b, r->error);
+	} else {
+		t->fire_failures = 0;
+		for (int i = 0; i < PQntuples(r->res); i++)
+			fired_one(t, r->res, i);
+		/* No row: deleted (its clock stopped or paused) or fired already. */
+		for (int i = 0; i < b->n; i++) {
+			struct timerset_entry *e = timerset_find(t->ids, b->ids[i]);
+			if (e != NULL && e->key == TIMERSET_IN_FLIGHT) {
+				log_debug("sla timer gone timer=%" PRId64, b->ids[i]);
+				timerset_remove(t->ids, b->ids[i]);
+			}
+		}
+	}
+	b->n = 0;
+	b->next_free = t->free_batches;
+	t->free_batches = b;
 	update_pending(t);
 	/* A truncated load left more due timers in the database: fetch them
 	 * once most of what it brought has fired. */
@@ -250,34 +262,63 @@ next:
 	fire_due(t);
 }
 
-/* Queues sc_sla_fire for every live entry that is due, up to the cap. */
+/* The batch's ids as a PostgreSQL array literal, "{1,2,3}". 0 or -1. */
+static int batch_param(const struct fire_batch *b, char *buf, size_t len)
+{
+	size_t off = 0;
+	for (int i = 0; i < b->n; i++) {
+		int n = snprintf(buf + off, len - off, "%c%" PRId64, i == 0 ? '{' : ',', b->ids[i]);
+		if (n < 0 || (size_t)n >= len - off)
+			return -1;
+		off += (size_t)n;
+	}
+	if (off + 2 > len)
+		return -1;
+	buf[off] = '}';
+	buf[off + 1] = '\0';
+	return 0;
+}
+
+/*
+ * Sends every live entry that is due, in batches of up to TIMERS_FIRE_BATCH,
+ * while a batch of the pool is free. A batch goes as soon as it holds what
+ * is due now: batching never waits for more.
+ */
 static void fire_due(struct timers *t)
 {
 	struct heap_item it;
-	while (!t->stopped && t->in_flight < TIMERS_MAX_IN_FLIGHT && heap_peek(t->heap, &it)) {
-		if (it.key > db_now_us(t))
+	/* 20 digits and a comma per id, braces and NUL. */
+	static char param[TIMERS_FIRE_BATCH * 21 + 3];
+	while (!t->stopped && t->free_batches != NULL && heap_peek(t->heap, &it) &&
+	       it.key <= db_now_us(t)) {
+		struct fire_batch *b = t->free_batches;
+		b->n = 0;
+		while (b->n < TIMERS_FIRE_BATCH && heap_peek(t->heap, &it) && it.key <= db_now_us(t)) {
+			heap_pop(t->heap, NULL);
+			struct timerset_entry *e = timerset_find(t->ids, it.id);
+			if (e == NULL || e->key != it.key)
+				continue; /* stale: fired, moved, or in flight */
+			e->key = TIMERSET_IN_FLIGHT;
+			b->ids[b->n++] = it.id;
+		}
+		if (b->n == 0)
 			break;
-		heap_pop(t->heap, NULL);
-		struct timerset_entry *e = timerset_find(t->ids, it.id);
-		if (e == NULL || e->key != it.key)
-			continue; /* stale: fired, moved, or in flight */
-		char idtext[24];
-		snprintf(idtext, sizeof(idtext), "%" PRId64, it.id);
-		const char *params[1] = { idtext };
-		struct fire_slot *slot = t->free_slots;
-		t->free_slots = slot->next_free;
-		slot->id = it.id;
-		if (db_exec_prepared(t->db, "slamon_fire", 1, params, on_fired, slot) != 0) {
-			/* Out of memory: put it back and try again shortly. */
-			t->free_slots = slot;
-			if (heap_push(t->heap, it.key, it.id) != 0)
-				timerset_remove(t->ids, it.id);
-			log_error("sla timer fire: cannot queue statement timer=%" PRId64, it.id);
+		const char *params[1] = { param };
+		if (batch_param(b, param, sizeof(param)) != 0 ||
+		    db_exec_prepared(t->db, "slamon_fire", 1, params, on_fired, b) != 0) {
+			/* Out of memory: put them back and try again shortly. */
+			for (int i = 0; i < b->n; i++) {
+				struct timerset_entry *e = timerset_find(t->ids, b->ids[i]);
+				if (e != NULL && schedule(t, e, e->due) != 0)
+					timerset_remove(t->ids, b->ids[i]);
+			}
+			log_error("sla timer fire: cannot queue statement timers=%d", b->n);
+			b->n = 0;
 			set_timeout(t->fire_ev, 100 * US_PER_MS);
 			return;
 		}
-		e->key = TIMERSET_IN_FLIGHT;
-		t->in_flight++;
+		t->free_batches = b->next_free;
+		t->in_flight += (size_t)b->n;
 	}
 	arm(t);
 }
@@ -458,10 +499,10 @@ struct timers *timers_new(struct event_base *base, struct db *db, struct metrics
 	if (t->heap == NULL || t->ids == NULL || t->fire_ev == NULL || t->load_ev == NULL ||
 	    t->reload_ev == NULL)
 		goto fail;
-	for (size_t i = 0; i < TIMERS_MAX_IN_FLIGHT; i++) {
-		t->slots[i].t = t;
-		t->slots[i].next_free = t->free_slots;
-		t->free_slots = &t->slots[i];
+	for (size_t i = 0; i < TIMERS_MAX_BATCHES; i++) {
+		t->batches[i].t = t;
+		t->batches[i].next_free = t->free_batches;
+		t->free_batches = &t->batches[i];
 	}
 
 	for (int k = 0; k < KIND_COUNT; k++) {
@@ -469,7 +510,8 @@ struct timers *timers_new(struct event_base *base, struct db *db, struct metrics
 		if (metrics_labels(labels, sizeof(labels), "kind", kind_names[k], NULL) != 0)
 			goto fail;
 		t->events[k] = metrics_counter(m, "sc_slamon_events_total",
-					       "SLA timers fired with effect, by kind", labels);
+					       "SLA events published (warnings, breaches, escalations), by kind",
+					       labels);
 		if (t->events[k] == NULL)
 			goto fail;
 	}

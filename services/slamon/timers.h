@@ -23,21 +23,27 @@ struct metrics;
  * outage) are fired at once.
  *
  * Firing: one libevent timer armed at the earliest due time; when it goes
- * off every due timer is popped and its sc_sla_fire queued on the db
- * connection, at most TIMERS_MAX_IN_FLIGHT at a time, so a backlog of a
- * million timers is worked off in order without flooding memory. A fire
- * whose statement failed is retried with backoff; one refused as early (its
+ * off every due timer is popped and fired with sc_sla_fire_many, in batches
+ * of up to TIMERS_FIRE_BATCH timers per statement (one round trip and one
+ * commit for all of them: schema/035_sla_fire_many.sql), at most
+ * TIMERS_MAX_BATCHES statements queued at a time, so a backlog of a million
+ * timers is worked off in order without flooding memory. A batch never
+ * waits to fill: it takes what is due when it is sent. A batch whose
+ * statement failed is retried with backoff; a timer refused as early (its
  * deadline moved) is put back at its new due time.
  *
- * Metrics: sc_slamon_events_total{kind} (fires that returned true, by the
- * timer's kind), sc_slamon_timers_loaded_total, sc_slamon_timers_pending,
- * sc_slamon_fire_lag_seconds (database now() - due_at when it fired),
- * sc_slamon_fire_errors_total.
+ * Metrics: sc_slamon_events_total{kind} (fires that published an event, by
+ * the timer's kind: sc_sla_fire returns true only then, so an escalation
+ * timer whose level was already reached by another clock counts nothing),
+ * sc_slamon_timers_loaded_total, sc_slamon_timers_pending,
+ * sc_slamon_fire_lag_seconds (database now() - due_at of the fires that
+ * published), sc_slamon_fire_errors_total.
  */
 
 #define TIMERS_HORIZON_S 120
 #define TIMERS_NOTIFY_GAP_MS 100
-#define TIMERS_MAX_IN_FLIGHT 500
+#define TIMERS_FIRE_BATCH 200
+#define TIMERS_MAX_BATCHES 4
 
 struct timers;
 
@@ -56,7 +62,7 @@ void timers_free(struct timers *t);
 /* Stops loading and firing (shutdown); fires in flight still complete. */
 void timers_stop(struct timers *t);
 
-/* sc_sla_fire statements queued or running. */
+/* Timers in sc_sla_fire_many statements queued or running. */
 size_t timers_in_flight(const struct timers *t);
 
 /* Timers held in memory (loaded, not yet fired). */

@@ -278,11 +278,11 @@ static int test_for_s(void)
 
 	/* 90, 95 over 30 s, then 70: reset. 90 from t=50 to t=100 is 50 s. */
 	CHECK(step("D1", 1, 0, "{\"temp_c\": 90}") == 0);
-	CHECK(sql_long("SELECT count(*) FROM rule_state WHERE device_id = 'D1'"
+	CHECK(sql_long("SELECT count(*) FROM rule_state WHERE device_id = 'D1' AND rule_id = 'R-temp'"
 		       " AND pending_since = timestamptz '2026-11-23 08:00:00+00'") == 1);
 	CHECK(step("D1", 2, 30, "{\"temp_c\": 95}") == 0);
 	CHECK(step("D1", 3, 40, "{\"temp_c\": 70}") == 0);
-	CHECK(sql_long("SELECT count(*) FROM rule_state WHERE device_id = 'D1'"
+	CHECK(sql_long("SELECT count(*) FROM rule_state WHERE device_id = 'D1' AND rule_id = 'R-temp'"
 		       " AND pending_since IS NULL AND last_seq = 3") == 1);
 	CHECK(step("D1", 4, 50, "{\"temp_c\": 90}") == 0);
 	CHECK(step("D1", 5, 100, "{\"temp_c\": 90}") == 0);
@@ -322,7 +322,7 @@ static int test_threshold_and_model(void)
 	CHECK(step("D2", 2, 90, "{\"temp_c\": 85}") == 0);
 	CHECK(step("D2", 3, 180, "{\"temp_c\": 85}") == 0);
 	CHECK(sql_long("SELECT count(*) FROM alert WHERE device_id = 'D2'") == 0);
-	CHECK(sql_long("SELECT count(*) FROM rule_state WHERE device_id = 'D2'"
+	CHECK(sql_long("SELECT count(*) FROM rule_state WHERE device_id = 'D2' AND rule_id = 'R-temp'"
 		       " AND pending_since IS NULL AND last_seq = 3") == 1);
 	/* R-load is for XJ-MT300: D2 (XJ-PR900) at 100 % raises nothing... */
 	CHECK(step("D2", 4, 190, "{\"load_pct\": 100}") == 0);
@@ -392,12 +392,14 @@ static int test_out_of_order(void)
 	/* Late (older ts, newer seq): under the threshold, it would reset the
 	 * window if it were taken. */
 	CHECK(step("D3", 11, 950, "{\"temp_c\": 70}") == 0);
-	CHECK(sql_long("SELECT count(*) FROM rule_state WHERE device_id = 'D3' AND last_seq = 10"
+	CHECK(sql_long("SELECT count(*) FROM rule_state WHERE device_id = 'D3' AND rule_id = 'R-temp'"
+		       " AND last_seq = 10"
 		       " AND last_ts = timestamptz '2026-11-23 08:16:40+00'"
 		       " AND pending_since = timestamptz '2026-11-23 08:16:40+00'") == 1);
 	/* Without temp_c: R-temp's state does not move. */
 	CHECK(step("D3", 12, 1030, "{\"volt_v\": 220}") == 0);
-	CHECK(sql_long("SELECT count(*) FROM rule_state WHERE device_id = 'D3' AND last_seq = 10") == 1);
+	CHECK(sql_long("SELECT count(*) FROM rule_state WHERE device_id = 'D3' AND rule_id = 'R-temp'"
+		       " AND last_seq = 10") == 1);
 	/* 60 s after t=1000: the window held. */
 	CHECK(step("D3", 13, 1060, "{\"temp_c\": 90}") == 0);
 	CHECK(sql_long("SELECT count(*) FROM alert WHERE device_id = 'D3' AND state = 'firing'"
@@ -486,7 +488,7 @@ static int check_kill_totals(int cycles)
 	CHECK(sql_long("SELECT count(*) FROM ticket WHERE device_id LIKE 'K%%'") == 10L * cycles);
 	CHECK(sql_long("SELECT count(*) FROM ticket WHERE device_id LIKE 'K%%' AND state = 'cleared'")
 	      == 10L * cycles);
-	CHECK(sql_long("SELECT count(*) FROM rule_state WHERE device_id LIKE 'K%%'"
+	CHECK(sql_long("SELECT count(*) FROM rule_state WHERE device_id LIKE 'K%%' AND rule_id = 'R-temp'"
 		       " AND alert_id IS NULL AND pending_since IS NULL"
 		       " AND last_seq = %d", cycles * 3) == 10);
 	rc = 0;

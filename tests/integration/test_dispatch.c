@@ -442,8 +442,9 @@ int main(void)
     CHECK(expect_reject(obs, "unknown_order"));
 
     /* Two instances, six tickets at once: nobody is over capacity and no
-     * ticket has two live orders. E-near is available again, grade 1 lets
-     * E-low in; free: E-near 1, E-low 1, P-ha 4 = 6. */
+     * ticket has two live orders. E-near reports busy, which with spare
+     * capacity still takes offers (issue 5); grade 1 lets E-low in; free:
+     * E-near 1, E-low 1, P-ha 4 = 6. */
     {
         char st[256], ts[TIME_RFC3339_LEN];
         const char *env[] = {"SC_SWEEP_MS=500", "SC_INSTANCE=test2", NULL};
@@ -451,10 +452,10 @@ int main(void)
         pid2 = harness_spawn(h, "sc-dispatch", env, NULL);
         CHECK(pid2 > 0);
         time_format_rfc3339(time_now_us(), ts, sizeof ts);
-        snprintf(st, sizeof st, "{\"ts\": \"%s\", \"state\": \"available\"}", ts);
+        snprintf(st, sizeof st, "{\"ts\": \"%s\", \"state\": \"busy\"}", ts);
         CHECK(harness_mqtt_publish(app, "sc/v1/engineers/E-near/status", st, 1) == 0);
         CHECK(wait_sql(h, 1, "SELECT count(*) FROM engineer_state WHERE engineer_id = 'E-near'"
-                             " AND state = 'available' AND lat = 34.8"));
+                             " AND state = 'busy' AND lat = 34.8"));
         /* Let the second instance connect before the burst. */
         CHECK(wait_healthy(h, pid2));
         CHECK(harness_sql_exec(h,
@@ -485,6 +486,16 @@ int main(void)
         usleep(1500 * 1000);
         CHECK(sql_text(h, tmp, sizeof tmp, "SELECT state FROM ticket WHERE source_ref = 'burst-7'") == 0);
         CHECK(strcmp(tmp, "new") == 0);
+        CHECK(harness_sql_long(h,
+            "SELECT count(*) FROM work_order WHERE engineer_id = 'E-near' AND state = 'offered'") == 1);
+        /* The shift wins over the status: outside it an engineer is off,
+         * inside it busy stays busy (SQL calendar semantics). */
+        CHECK(harness_sql_exec(h, "INSERT INTO calendar (id, weekdays) VALUES ('never', '{}')") == 0);
+        CHECK(harness_sql_exec(h, "UPDATE engineer SET shift = 'never' WHERE id = 'E-hb'") == 0);
+        CHECK(harness_sql_long(h,
+            "SELECT count(*) FROM jsonb_array_elements(sc_dispatch_snapshot(10, 0)->'engineers') e"
+            " WHERE (e->>'id' = 'E-hb' AND e->>'state' = 'off')"
+            "    OR (e->>'id' = 'E-near' AND e->>'state' = 'busy')") == 2);
     }
 
     /* Metrics of the first instance. */

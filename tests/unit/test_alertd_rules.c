@@ -404,6 +404,111 @@ static void test_random_streams(void **state)
 	}
 }
 
+/* Device alarms: raise, repeat, clear, stale and same-ts messages. */
+static void test_alarm_eval(void **state)
+{
+	struct rules_state st;
+
+	(void)state;
+	rules_state_init(&st);
+	/* A clear of an alarm never seen raised: nothing, but remembered. */
+	assert_int_equal(rules_alarm_eval(&st, S(5), 1, false), RULES_UPDATED);
+	assert_false(st.firing);
+	assert_int_equal(rules_alarm_eval(&st, S(10), 2, true), RULES_RAISE);
+	assert_true(st.firing);
+	/* The same alarm raised again: a repeat. */
+	assert_int_equal(rules_alarm_eval(&st, S(11), 3, true), RULES_UPDATED);
+	/* A duplicate and a late clear (older ts) are ignored. */
+	assert_int_equal(rules_alarm_eval(&st, S(11), 3, false), RULES_IGNORED);
+	assert_int_equal(rules_alarm_eval(&st, S(9), 9, false), RULES_IGNORED);
+	assert_true(st.firing);
+	/* Cleared in the same second as the repeat, by a newer seq. */
+	assert_int_equal(rules_alarm_eval(&st, S(11), 4, false), RULES_CLEAR);
+	assert_false(st.firing);
+	assert_int_equal(rules_alarm_eval(&st, S(11), 4, false), RULES_IGNORED);
+	/* The late raise of before the clear does not reopen it. */
+	assert_int_equal(rules_alarm_eval(&st, S(10), 2, true), RULES_IGNORED);
+	assert_false(st.firing);
+	assert_false(st.pending);
+	assert_int_equal(st.last_seq, 4);
+	/* A new raise later is a new alert. */
+	assert_int_equal(rules_alarm_eval(&st, S(20), 5, true), RULES_RAISE);
+}
+
+/* Flapping: more than max_cycles fire/clear cycles in the window fold
+ * into one alert; it clears after a quiet window. */
+static void test_flapping(void **state)
+{
+	struct rules_rule r = rule(">", 85, 0, true, 80);
+	struct rules_flap_cfg c = { 2, S(100) };
+	struct rules_state st;
+	int64_t seq = 0, t = 0;
+
+	(void)state;
+	rules_state_init(&st);
+#define FEED(sec, v) rules_flap(&c, &st, rules_eval(&r, &st, S(sec), ++seq, (v)), S(sec))
+	/* Two cycles: announced as they happen. */
+	assert_int_equal(FEED(0, 90), RULES_OUT_RAISE);
+	assert_int_equal(FEED(10, 70), RULES_OUT_CLEAR);
+	assert_int_equal(FEED(20, 90), RULES_OUT_RAISE);
+	assert_int_equal(FEED(30, 70), RULES_OUT_CLEAR);
+	assert_int_equal(FEED(40, 90), RULES_OUT_RAISE);
+	/* The third clear within 100 s of the first: folded. */
+	assert_int_equal(FEED(50, 70), RULES_OUT_FLAP);
+	assert_true(st.flapping);
+	assert_int_equal(st.cycles, 3);
+	/* While it flaps nothing is announced. */
+	assert_int_equal(FEED(60, 90), RULES_OUT_NONE);
+	assert_int_equal(FEED(70, 70), RULES_OUT_NONE);
+	assert_int_equal(st.quiet_since_us, S(70));
+	assert_int_equal(FEED(120, 70), RULES_OUT_NONE);
+	/* Quiet for the window (100 s after the last clear): cleared. */
+	assert_int_equal(FEED(170, 70), RULES_OUT_CLEAR);
+	assert_false(st.flapping);
+	assert_int_equal(st.cycles, 0);
+	/* A new breach is a new alert. */
+	assert_int_equal(FEED(180, 90), RULES_OUT_RAISE);
+	assert_int_equal(FEED(190, 70), RULES_OUT_CLEAR);
+
+	/* Cycles further apart than the window never fold. */
+	rules_state_init(&st);
+	for (t = 1000; t < 3000; t += 150) {
+		assert_int_equal(FEED(t, 90), RULES_OUT_RAISE);
+		assert_int_equal(FEED(t + 60, 70), RULES_OUT_CLEAR);
+	}
+	/* A raise after a quiet window ends the flapping; the alert fires on. */
+	rules_state_init(&st);
+	for (t = 5000; t < 5030; t += 10) {
+		FEED(t, 90);
+		FEED(t + 5, 70);
+	}
+	assert_true(st.flapping);
+	assert_int_equal(FEED(5200, 90), RULES_OUT_NONE);
+	assert_false(st.flapping);
+	assert_true(st.firing);
+	assert_int_equal(FEED(5210, 70), RULES_OUT_CLEAR);
+	/* Off: max_cycles 0 announces every cycle. */
+	c.max_cycles = 0;
+	rules_state_init(&st);
+	for (t = 9000; t < 9100; t += 10) {
+		assert_int_equal(FEED(t, 90), RULES_OUT_RAISE);
+		assert_int_equal(FEED(t + 5, 70), RULES_OUT_CLEAR);
+	}
+	/* Stale messages are nothing. */
+	assert_int_equal(rules_flap(&c, &st, RULES_IGNORED, S(1)), RULES_OUT_NONE);
+#undef FEED
+	/* The equality the apply relies on sees the flapping fields. */
+	struct rules_state x, y;
+	rules_state_init(&x);
+	rules_state_init(&y);
+	y.cycles = 1;
+	y.window_start_us = 5;
+	assert_false(rules_state_equal(&x, &y));
+	x = y;
+	x.flapping = true;
+	assert_false(rules_state_equal(&x, &y));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -418,6 +523,8 @@ int main(void)
 		cmocka_unit_test(test_silent_not_evaluated),
 		cmocka_unit_test(test_state_equal),
 		cmocka_unit_test(test_random_streams),
+		cmocka_unit_test(test_alarm_eval),
+		cmocka_unit_test(test_flapping),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
