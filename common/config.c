@@ -107,6 +107,9 @@ static const struct config_key {
 	{ "SC_ALERT_FLAP_WINDOW_S", KEY_INT, offsetof(struct config, alert_flap_window_s), "600",
 	  "window of SC_ALERT_FLAP_CYCLES and quiet time that ends flapping, s (device time)",
 	  P_ALERTD, 1, 604800 },
+	{ "SC_ALERTD_PARTITIONS", KEY_INT, offsetof(struct config, alertd_partitions), "8",
+	  "device partitions the sc-alertd instances share (the same for every instance)",
+	  P_ALERTD, 1, 64 },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

@@ -48,6 +48,7 @@ struct config {
 	int lifecycle_lead_hours; /* SC_LIFECYCLE_LEAD_HOURS: run-hours lead */
 	int alert_flap_cycles;    /* SC_ALERT_FLAP_CYCLES: fire/clear cycles before folding, 0 off */
 	int alert_flap_window_s;  /* SC_ALERT_FLAP_WINDOW_S: window the cycles are counted in */
+	int alertd_partitions;    /* SC_ALERTD_PARTITIONS: device partitions shared by sc-alertd instances */
 };
 
 /*

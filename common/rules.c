@@ -157,6 +157,11 @@ void rules_state_init(struct rules_state *st)
 	memset(st, 0, sizeof(*st));
 }
 
+bool rules_state_idle(const struct rules_state *st)
+{
+	return !st->pending && !st->firing && !st->flapping && st->cycles == 0;
+}
+
 bool rules_state_equal(const struct rules_state *a, const struct rules_state *b)
 {
 	if (a->seen != b->seen || a->pending != b->pending || a->firing != b->firing)
@@ -269,6 +274,12 @@ enum rules_flap_out rules_flap(const struct rules_flap_cfg *c, struct rules_stat
 		if (quiet && !st->firing) {
 			flap_reset(st);
 			return RULES_OUT_CLEAR;
+		}
+		/* A window that ran out counts nothing any more: forget it, so
+		 * the state is idle again (and need not be written back). */
+		if (!st->flapping && st->cycles != 0 && ts_us - st->window_start_us > c->window_us) {
+			st->cycles = 0;
+			st->window_start_us = 0;
 		}
 		return RULES_OUT_NONE;
 	}

@@ -121,6 +121,12 @@ bool rules_clears(const struct rules_rule *r, double value);
 /* A state that has seen nothing. */
 void rules_state_init(struct rules_state *st);
 
+/*
+ * Is a state idle: nothing pending, firing or flapping and no cycles being
+ * counted? Two idle states differ at most in the newest (ts, seq) seen.
+ */
+bool rules_state_idle(const struct rules_state *st);
+
 /* Do two states hold the same values (so nothing needs writing back)? */
 bool rules_state_equal(const struct rules_state *a, const struct rules_state *b);
 

@@ -130,6 +130,7 @@ struct alertd_metrics {
 	struct metric *alarms;          /* sc_alertd_alarms_evaluated_total */
 	struct metric *unknown_codes;   /* sc_alertd_alarm_unknown_codes_total */
 	struct metric *flapping;        /* sc_alertd_flapping_total */
+	struct metric *partitions;      /* sc_alertd_partitions_held */
 	struct metric *lag_batches;     /* sc_alertd_cursor_lag_batches */
 	struct metric *lag_seconds;     /* sc_alertd_cursor_lag_seconds */
 	struct metric *apply_errors;    /* sc_alertd_apply_errors_total */
@@ -161,6 +162,7 @@ struct alertd_round {
 	int64_t started_mono;  /* time_mono_us() when the batches were read */
 	int64_t apply_mono;    /* time_mono_us() when the apply was sent */
 	char *batch_ids;       /* "{id,id,...}" for the telemetry query */
+	char *cursors;         /* partition_cursor_array() for the telemetry query */
 	cJSON *events;         /* raise/clear events in evaluation order */
 	size_t nsamples;       /* telemetry rows evaluated */
 	size_t nalarms;        /* device alarm rows evaluated */
@@ -169,7 +171,16 @@ struct alertd_round {
 struct alertd {
 	struct service *svc;
 	struct db *db;
-	const char *consumer;           /* stream_cursor.consumer of this instance */
+
+	/* Partitions (partition.c): the devices this instance evaluates. */
+	int nparts;                     /* P, SC_ALERTD_PARTITIONS */
+	bool *held;                     /* [P]: held by this instance */
+	int nheld;
+	long long *cursors;             /* [P]: cursor of each held partition */
+	bool claiming;                  /* sc_alertd_claim in flight */
+	char *load_held;                /* held set the state load in flight is for */
+	char load_nparts[16];           /* its P as text */
+	const char *load_params[2];     /* parameters of the load statements */
 
 	/* Master data. */
 	struct master_watch *master;
@@ -179,10 +190,10 @@ struct alertd {
 	struct event *rules_retry;      /* retries a failed load */
 	long long master_version;       /* newest master_version seen */
 
-	/* Rule state and cursor, as committed. */
+	/* Rule state and cursors, as committed. */
 	struct alertd_state *state;
-	bool state_loaded;              /* state and cursor match the database */
-	long long cursor;
+	bool state_loaded;              /* state and cursors match the database */
+	long long cursor;               /* smallest cursor of the held partitions */
 
 	/* Consumer. */
 	enum alertd_phase phase;
@@ -327,8 +338,31 @@ void lifecycle_schedule(struct alertd *a);
 bool lifecycle_idle(const struct alertd *a);
 
 /* partition.c: the devices this instance evaluates. */
-/* Adds "partitions" and "nparts" (the scope of a statement) to p. 0 or -1. */
+int partition_init(struct alertd *a) __attribute__((warn_unused_result));
+void partition_free(struct alertd *a);
+/* Sends sc_alertd_claim unless one is in flight; a changed set makes the
+ * state load again. */
+void partition_claim(struct alertd *a);
+/* The connection was lost, and with it the locks: nothing is held. */
+void partition_lost(struct alertd *a);
+/* "sc-alertd/p03": the cursor name of a partition. */
+void partition_name(int part, char *buf, size_t len);
+/* Adds "partitions" (held ones) and "nparts" (the scope of a statement)
+ * to p. 0 or -1. */
 int partition_scope_json(const struct alertd *a, cJSON *p) __attribute__((warn_unused_result));
+/* Adds "consumers": [{"consumer", "from"}] of the held partitions. 0 or -1. */
+int partition_apply_json(const struct alertd *a, cJSON *p) __attribute__((warn_unused_result));
+/* "{0,3,5}": int[] literal of the held partitions; caller frees; NULL on
+ * allocation failure. */
+char *partition_held_array(const struct alertd *a) __attribute__((warn_unused_result));
+/* "{c0,c1,...}": bigint[] literal of every partition's cursor (past every
+ * batch for those not held); caller frees; NULL on allocation failure. */
+char *partition_cursor_array(const struct alertd *a) __attribute__((warn_unused_result));
+/* The cursor of a partition as loaded. */
+void partition_set_cursor(struct alertd *a, int part, long long seq);
+/* A round up to `to` committed: every held cursor is at least `to`; sets
+ * a->cursor to the smallest. */
+void partition_advance(struct alertd *a, long long to);
 /* Does this instance hold any devices now? */
 bool partition_any(const struct alertd *a);
 

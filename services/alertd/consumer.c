@@ -38,15 +38,22 @@ enum { B_SEQ, B_BATCH_ID, B_AGE, B_HEAD };
 /* The round's telemetry and device alarms (sc-ingest commits both in the
  * same batches), device ts and arrival time in microseconds (the
  * evaluator's unit); device, ts, seq order is the order the rules must see
- * the samples in. Columns: alertd.h enum alertd_row_col. */
+ * the samples in. Only devices of the partitions this instance holds, and
+ * only batches past their partition's cursor ($3: cursor per partition,
+ * past every batch for those not held). Columns: alertd.h enum
+ * alertd_row_col. */
 static const char telemetry_sql[] =
-	"SELECT device_id, seq, (extract(epoch FROM ts) * 1000000)::bigint, metrics::text,"
-	" 't', NULL, NULL, (extract(epoch FROM received_at) * 1000000)::bigint"
-	" FROM telemetry WHERE batch_id = ANY($1::bigint[])"
+	"SELECT t.device_id, t.seq, (extract(epoch FROM t.ts) * 1000000)::bigint, t.metrics::text,"
+	" 't', NULL, NULL, (extract(epoch FROM t.received_at) * 1000000)::bigint"
+	" FROM telemetry t JOIN ingest_batch b ON b.batch_id = t.batch_id"
+	" WHERE t.batch_id = ANY($1::bigint[])"
+	" AND b.seq > ($3::bigint[])[sc_alertd_partition(t.device_id, $2::int) + 1]"
 	" UNION ALL"
-	" SELECT device_id, seq, (extract(epoch FROM ts) * 1000000)::bigint, text,"
-	" 'a', code, state, (extract(epoch FROM received_at) * 1000000)::bigint"
-	" FROM device_alarm WHERE batch_id = ANY($1::bigint[])"
+	" SELECT t.device_id, t.seq, (extract(epoch FROM t.ts) * 1000000)::bigint, t.text,"
+	" 'a', t.code, t.state, (extract(epoch FROM t.received_at) * 1000000)::bigint"
+	" FROM device_alarm t JOIN ingest_batch b ON b.batch_id = t.batch_id"
+	" WHERE t.batch_id = ANY($1::bigint[])"
+	" AND b.seq > ($3::bigint[])[sc_alertd_partition(t.device_id, $2::int) + 1]"
 	" ORDER BY 1, 3, 2";
 
 static void start(struct alertd *a);
@@ -54,6 +61,7 @@ static void start(struct alertd *a);
 void round_reset(struct alertd_round *r)
 {
 	free(r->batch_ids);
+	free(r->cursors);
 	cJSON_Delete(r->events);
 	memset(r, 0, sizeof(*r));
 }
@@ -197,9 +205,16 @@ static void on_batches(void *arg, const struct db_reply *r)
 		read_failed(a, "batch read", "out of memory");
 		return;
 	}
-	const char *params[1] = { rd->batch_ids };
+	char nparts[16];
+	rd->cursors = partition_cursor_array(a);
+	if (rd->cursors == NULL) {
+		read_failed(a, "batch read", "out of memory");
+		return;
+	}
+	snprintf(nparts, sizeof(nparts), "%d", a->nparts);
+	const char *params[3] = { rd->batch_ids, nparts, rd->cursors };
 	a->phase = ALERTD_TELEMETRY;
-	if (db_exec_prepared(a->db, "alertd_telemetry", 1, params, on_telemetry, a) != 0)
+	if (db_exec_prepared(a->db, "alertd_telemetry", 3, params, on_telemetry, a) != 0)
 		read_failed(a, "telemetry read", "out of memory");
 }
 
@@ -209,7 +224,10 @@ static void start(struct alertd *a)
 	char from[24], limit[16];
 	const char *params[2] = { from, limit };
 
-	if (a->svc->stopping || a->phase != ALERTD_IDLE || a->rules == NULL)
+	/* Nothing to evaluate until partitions are held; a claim in flight
+	 * may change the set (and the state) under a round. */
+	if (a->svc->stopping || a->phase != ALERTD_IDLE || a->rules == NULL || a->nheld == 0 ||
+	    a->claiming)
 		return;
 	if (!a->state_loaded) {
 		state_load(a);
@@ -273,13 +291,23 @@ static void on_notify(void *arg, const char *channel, const char *payload)
 
 static void on_sweep(evutil_socket_t fd, short what, void *arg)
 {
-	consumer_wake(arg);
+	struct alertd *a = arg;
+
+	/* Shares move (an instance came or went) between rounds only. */
+	if (consumer_idle(a))
+		partition_claim(a);
+	consumer_wake(a);
 }
 
 static void on_connect(void *arg)
 {
-	/* Notifications sent while we were away are lost: look now. */
-	consumer_wake(arg);
+	struct alertd *a = arg;
+
+	/* The advisory locks died with the old connection: claim afresh.
+	 * Notifications sent while we were away are lost: look now. */
+	partition_lost(a);
+	partition_claim(a);
+	consumer_wake(a);
 }
 
 int consumer_init(struct alertd *a)
@@ -293,7 +321,7 @@ int consumer_init(struct alertd *a)
 	a->sweep = event_new(a->svc->base, -1, EV_PERSIST, on_sweep, a);
 	if (a->retry == NULL || a->sweep == NULL ||
 	    db_prepare(a->db, "alertd_batches", batches_sql, 2) != 0 ||
-	    db_prepare(a->db, "alertd_telemetry", telemetry_sql, 1) != 0 ||
+	    db_prepare(a->db, "alertd_telemetry", telemetry_sql, 3) != 0 ||
 	    db_listen(a->db, "ingest_batch", on_notify, a) != 0 ||
 	    db_on_connect(a->db, on_connect, a) != 0)
 		return -1;

@@ -37,6 +37,8 @@ static void register_metrics(struct alertd *a, struct metrics *m)
 				      "Device alarm messages evaluated", "");
 	a->m.flapping = metrics_counter(m, "sc_alertd_flapping_total",
 					"Alerts folded as flapping (held firing instead of cleared)", "");
+	a->m.partitions = metrics_gauge(m, "sc_alertd_partitions_held",
+					"Device partitions this instance evaluates", "");
 	a->m.unknown_codes = metrics_counter(m, "sc_alertd_alarm_unknown_codes_total",
 					     "Device alarms raised whose code is not in the"
 					     " alarm-code table of the device's model", "");
@@ -83,16 +85,14 @@ int main(int argc, char **argv)
 	}
 	a.svc = &svc;
 	a.db = svc.db;
-	/* One cursor per instance group; several instances will each take a
-	 * partition of the devices under a name of their own. */
-	a.consumer = "sc-alertd";
 	svc.app = &a;
 	svc.drain = drain;
 	svc.reload = reload;
 	a.flap.max_cycles = svc.cfg.alert_flap_cycles;
 	a.flap.window_us = (int64_t)svc.cfg.alert_flap_window_s * 1000000;
 	register_metrics(&a, svc.metrics);
-	if (state_init(&a) != 0 || apply_init(&a) != 0 || consumer_init(&a) != 0 ||
+	if (partition_init(&a) != 0 || state_init(&a) != 0 || apply_init(&a) != 0 ||
+	    consumer_init(&a) != 0 ||
 	    silent_init(&a) != 0 || lifecycle_init(&a) != 0 || ruleset_init(&a) != 0) {
 		log_error("cannot start: out of memory");
 		rc = 1;
@@ -107,5 +107,6 @@ out:
 	ruleset_free_all(&a);
 	service_done(&svc);
 	state_free(a.state);
+	partition_free(&a);
 	return rc;
 }

@@ -8,6 +8,7 @@
  * Loading reads the cursor and all of rule_state in one statement (one
  * snapshot), builds a new map, and swaps it in only when complete.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -200,39 +201,47 @@ void state_discard(struct alertd_state *st)
 }
 
 /*
- * The cursor and every rule_state row in one snapshot (columns of 004 and
- * 013). A state counts as firing only while its alert still fires (an operator may have cleared it
- * by hand). The first row always exists (cursor; device NULL when
- * rule_state is empty).
+ * The cursors of the held partitions and every rule_state row of their
+ * devices in one snapshot (columns of 004 and 013). Cursor rows have a
+ * partition and no device; state rows a device and no partition. A state
+ * counts as firing only while its alert still fires (an operator may have
+ * cleared it by hand). $1: P, $2: held partitions (int[]).
  */
 static const char load_sql[] =
-	"SELECT c.seq, rs.device_id, rs.rule_id,"
+	"SELECT p.part, coalesce(sc.seq, 0), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
+	" NULL, NULL, NULL"
+	" FROM unnest($2::int[]) p(part)"
+	" LEFT JOIN stream_cursor sc ON sc.consumer = sc_alertd_consumer(p.part)"
+	" UNION ALL"
+	" SELECT NULL, NULL, rs.device_id, rs.rule_id,"
 	" (extract(epoch FROM rs.pending_since) * 1000000)::bigint, a.id,"
 	" (extract(epoch FROM rs.last_ts) * 1000000)::bigint, rs.last_seq,"
 	" coalesce(rs.firing, true), rs.flapping, rs.cycles,"
 	" (extract(epoch FROM rs.window_start) * 1000000)::bigint,"
 	" (extract(epoch FROM rs.quiet_since) * 1000000)::bigint"
-	" FROM (SELECT coalesce((SELECT seq FROM stream_cursor WHERE consumer = $1), 0) AS seq) c"
-	" LEFT JOIN rule_state rs ON true"
-	" LEFT JOIN alert a ON a.id = rs.alert_id AND a.state = 'firing'";
+	" FROM rule_state rs"
+	" LEFT JOIN alert a ON a.id = rs.alert_id AND a.state = 'firing'"
+	" WHERE sc_alertd_partition(rs.device_id, $1::int) = ANY($2::int[])";
 
 enum {
-	L_CURSOR, L_DEVICE, L_RULE, L_PENDING, L_ALERT, L_LAST_TS, L_LAST_SEQ,
+	L_PART, L_CURSOR, L_DEVICE, L_RULE, L_PENDING, L_ALERT, L_LAST_TS, L_LAST_SEQ,
 	L_COND, L_FLAPPING, L_CYCLES, L_WINDOW_START, L_QUIET_SINCE,
 };
 
-/* Every device that reported, with its last arrival (silent_seed). */
+/* Every device of the held partitions that reported, with its last
+ * arrival (silent_seed). $1: P, $2: held partitions. */
 static const char seen_sql[] =
 	"SELECT device_id, (extract(epoch FROM last_seen_at) * 1000000)::bigint, last_seq,"
-	" metrics::text FROM device_state";
+	" metrics::text FROM device_state"
+	" WHERE sc_alertd_partition(device_id, $1::int) = ANY($2::int[])";
 
 int state_init(struct alertd *a)
 {
 	a->state = state_new();
 	if (a->state == NULL)
 		return -1;
-	return db_prepare(a->db, "alertd_state", load_sql, 1) != 0 ||
-	       db_prepare(a->db, "alertd_seen", seen_sql, 0) != 0 ? -1 : 0;
+	return db_prepare(a->db, "alertd_state", load_sql, 2) != 0 ||
+	       db_prepare(a->db, "alertd_seen", seen_sql, 2) != 0 ? -1 : 0;
 }
 
 static long long col_ll(const PGresult *res, int row, int col)
@@ -240,8 +249,9 @@ static long long col_ll(const PGresult *res, int row, int col)
 	return PQgetisnull(res, row, col) ? 0 : strtoll(PQgetvalue(res, row, col), NULL, 10);
 }
 
-/* Builds a map from the rows of load_sql. NULL on allocation failure. */
-static struct alertd_state *build(const PGresult *res)
+/* Builds a map from the rows of load_sql, and the cursors into a. NULL on
+ * allocation failure. */
+static struct alertd_state *build(struct alertd *a, const PGresult *res)
 {
 	struct alertd_state *st = state_new();
 	int n = PQntuples(res);
@@ -249,8 +259,10 @@ static struct alertd_state *build(const PGresult *res)
 	if (st == NULL)
 		return NULL;
 	for (int i = 0; i < n; i++) {
-		if (PQgetisnull(res, i, L_DEVICE))
+		if (!PQgetisnull(res, i, L_PART)) {
+			partition_set_cursor(a, (int)col_ll(res, i, L_PART), col_ll(res, i, L_CURSOR));
 			continue;
+		}
 		struct alertd_entry *e = add(st, PQgetvalue(res, i, L_DEVICE),
 					     PQgetvalue(res, i, L_RULE));
 		if (e == NULL) {
@@ -274,6 +286,15 @@ static struct alertd_state *build(const PGresult *res)
 		s->quiet_since_us = col_ll(res, i, L_QUIET_SINCE);
 	}
 	return st;
+}
+
+/* $1 P, $2 held partitions, for load_sql and seen_sql; they live in a
+ * until the next load. */
+static const char *const *load_params(struct alertd *a)
+{
+	a->load_params[0] = a->load_nparts;
+	a->load_params[1] = a->load_held;
+	return a->load_params;
 }
 
 /* The map in a->state is complete: timers from it, and go. */
@@ -306,22 +327,31 @@ static void on_state(void *arg, const struct db_reply *r)
 		consumer_loaded(a, false);
 		return;
 	}
-	if (PQntuples(r->res) < 1 || (st = build(r->res)) == NULL) {
-		log_error("rule state load failed: %s",
-			  PQntuples(r->res) < 1 ? "no cursor row" : "out of memory");
+	char *held_now = partition_held_array(a);
+	bool same = held_now != NULL && a->load_held != NULL && strcmp(held_now, a->load_held) == 0;
+
+	free(held_now);
+	if (!same) {
+		log_info("rule state load repeated: the partitions held changed meanwhile");
+		consumer_loaded(a, false);
+		return;
+	}
+	if ((st = build(a, r->res)) == NULL) {
+		log_error("rule state load failed: out of memory");
 		consumer_loaded(a, false);
 		return;
 	}
 	state_free(a->state);
 	a->state = st;
-	a->cursor = col_ll(r->res, 0, L_CURSOR);
-	log_info("rule state loaded cursor=%lld states=%zu", a->cursor, state_count(st));
+	partition_advance(a, 0);
+	log_info("rule state loaded partitions=%s cursor=%lld states=%zu", a->load_held, a->cursor,
+		 state_count(st));
 	if (a->rules == NULL || a->rules->nsilent == 0) {
 		loaded(a);
 		return;
 	}
 	/* Devices that reported before sc-alertd watched them for silence. */
-	if (db_exec_prepared(a->db, "alertd_seen", 0, NULL, on_seen, a) != 0) {
+	if (db_exec_prepared(a->db, "alertd_seen", 2, load_params(a), on_seen, a) != 0) {
 		log_error("rule state load failed: out of memory");
 		consumer_loaded(a, false);
 	}
@@ -329,11 +359,13 @@ static void on_state(void *arg, const struct db_reply *r)
 
 void state_load(struct alertd *a)
 {
-	const char *params[1] = { a->consumer };
-
+	free(a->load_held);
+	a->load_held = partition_held_array(a);
+	snprintf(a->load_nparts, sizeof(a->load_nparts), "%d", a->nparts);
 	a->phase = ALERTD_LOADING;
 	a->state_loaded = false;
-	if (db_exec_prepared(a->db, "alertd_state", 1, params, on_state, a) != 0) {
+	if (a->load_held == NULL ||
+	    db_exec_prepared(a->db, "alertd_state", 2, load_params(a), on_state, a) != 0) {
 		log_error("rule state load failed: out of memory");
 		consumer_loaded(a, false);
 	}
