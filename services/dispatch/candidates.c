@@ -7,7 +7,8 @@
  * to offers.c as one SQL statement. The sweep ends when all of them have
  * returned; requests that came meanwhile make exactly one more.
  *
- * Wake-ups: NOTIFY ticket_new, an EV_PERSIST timer every SC_SWEEP_MS (the
+ * Wake-ups: NOTIFY ticket_new (whose ticket the next snapshot includes
+ * whatever page it reads), an EV_PERSIST timer every SC_SWEEP_MS (the
  * safety net for a lost notification, and the retry of waiting tickets),
  * every database (re)connect, and sweep_request() from offers.c and
  * events.c when capacity frees.
@@ -20,20 +21,30 @@
 #include <event2/event.h>
 
 #include "db.h"
+#include "domain.h"
 #include "dispatch.h"
 #include "dispatch_choose.h"
 #include "log.h"
 #include "service.h"
+#include "topic.h"
 
 /* Tickets per snapshot. Past this the sweep pages on (offset) when the
  * page made no progress, and starts over from the top when it did. */
 #define SWEEP_PAGE 2000
 
+/* Tickets announced by NOTIFY ticket_new since the last snapshot, passed
+ * to it (p_also) so they are decided in the next sweep whatever page the
+ * sweep reads; past this many the paging alone finds them. */
+#define SWEEP_ALSO_MAX 64
+
 struct sweep {
 	struct event *timer;   /* every SC_SWEEP_MS */
+	char also[SWEEP_ALSO_MAX][TOPIC_ID_MAX + 1];
+	size_t nalso;
 	struct event *kick;    /* zero-delay one-shot: coalesces requests */
 	bool running;          /* snapshot or its decisions in flight */
 	bool again;            /* another sweep wanted after this one */
+	bool priority;         /* this snapshot holds only notified tickets */
 	size_t pending;        /* decision statements not yet returned */
 	int offset;            /* paging through a long queue, see SWEEP_PAGE */
 	int next_offset;
@@ -274,13 +285,29 @@ void sweep_decision_done(struct dispatch *d, bool again)
 		sweep_finish(d);
 }
 
-/* Issues the decisions; returns how many statements were queued. */
+/* Queues one batch of offers (a statement); counts it in *queued. */
+static void flush(struct dispatch *d, size_t n, const char **tk, const char **en, const char **pa,
+		  const enum mode *mo, size_t *queued)
+{
+	if (n == 0)
+		return;
+	if (offers_send_batch(d, n, tk, en, pa, mo) == 0) {
+		(*queued)++;
+		d->sweep->pending++;
+	} else {
+		log_error("offers not queued: out of memory count=%zu", n);
+	}
+}
+
+/* Issues the decisions, offers in batches of OFFER_BATCH in plan (urgency)
+ * order; returns how many statements were queued. */
 static size_t act(struct dispatch *d, const struct dispatch_snapshot *s, const struct choose_decision *dec)
 {
-	size_t queued = 0, waiting = 0;
+	size_t queued = 0, waiting = 0, nb = 0;
+	const char *tk[OFFER_BATCH], *en[OFFER_BATCH], *pa[OFFER_BATCH];
+	enum mode mo[OFFER_BATCH];
 	for (size_t i = 0; i < s->ntickets; i++) {
 		const struct choose_ticket *t = &s->tickets[i];
-		int rc;
 		switch (dec[i].verdict) {
 		case CHOOSE_OFFER: {
 			const char *e = dec[i].engineer >= 0 ? s->world.engineers[dec[i].engineer].id : NULL;
@@ -288,23 +315,30 @@ static size_t act(struct dispatch *d, const struct dispatch_snapshot *s, const s
 			log_debug("decided: offer ticket=%s to=%s mode=%s eta_s=%lld late=%d", t->id,
 				  e ? e : p, mode_name(dec[i].mode),
 				  (long long)((dec[i].eta_us - s->world.now_us) / 1000000), dec[i].late);
-			rc = offers_send(d, t->id, e, p, dec[i].mode);
+			tk[nb] = t->id;
+			en[nb] = e;
+			pa[nb] = p;
+			mo[nb] = dec[i].mode;
+			if (++nb == OFFER_BATCH) {
+				flush(d, nb, tk, en, pa, mo, &queued);
+				nb = 0;
+			}
 			break;
 		}
 		case CHOOSE_MANUAL:
-			rc = offers_manual(d, t->id, dec[i].reason);
+			if (offers_manual(d, t->id, dec[i].reason) == 0) {
+				queued++;
+				d->sweep->pending++;
+			} else {
+				log_error("manual move not queued: out of memory ticket=%s", t->id);
+			}
 			break;
 		default:
 			waiting++;
-			continue;
-		}
-		if (rc == 0) {
-			queued++;
-			d->sweep->pending++;
-		} else {
-			log_error("offer not queued: out of memory ticket=%s", t->id);
+			break;
 		}
 	}
+	flush(d, nb, tk, en, pa, mo, &queued);
 	if (waiting > 0)
 		log_debug("tickets wait for capacity: count=%zu", waiting);
 	return queued;
@@ -318,7 +352,7 @@ static void on_snapshot(void *arg, const struct db_reply *r)
 	struct choose_decision *dec = NULL;
 	size_t queued = 0;
 
-	sw->next_offset = 0;
+	sw->next_offset = sw->priority ? sw->offset : 0;
 	/* One unit held while the decisions are issued, so the sweep cannot
 	 * end under our feet whatever order their callbacks come in. */
 	sw->pending = 1;
@@ -343,7 +377,12 @@ static void on_snapshot(void *arg, const struct db_reply *r)
 	/* A page that moved something: start over from the top, the order may
 	 * have changed. A page where everything waits: look at the next one,
 	 * so a long queue of waiting tickets cannot hide those behind it. */
-	if (s.more) {
+	if (sw->priority) {
+		/* Only the notified tickets were planned: the paging goes on
+		 * where it was, in a full sweep right after. */
+		sw->again = true;
+		sw->next_offset = sw->offset;
+	} else if (s.more) {
 		sw->again = true;
 		sw->next_offset = queued > 0 ? 0 : sw->offset + SWEEP_PAGE;
 	} else {
@@ -370,12 +409,25 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
 	if (!db_connected(d->svc->db))
 		return;
 	char offset[16], limit[16];
+	char also[SWEEP_ALSO_MAX * (TOPIC_ID_MAX + 1) + 3];
+	size_t n = 0;
+	/* Tickets just announced first, in a snapshot of their own (no page):
+	 * under a long backlog a full page takes a second or more to read and
+	 * plan, and a new urgent ticket should not wait for that. */
+	sw->priority = sw->nalso > 0;
 	snprintf(offset, sizeof(offset), "%d", sw->offset);
-	snprintf(limit, sizeof(limit), "%d", SWEEP_PAGE);
-	const char *params[2] = { limit, offset };
+	snprintf(limit, sizeof(limit), "%d", sw->priority ? 0 : SWEEP_PAGE);
+	/* A text[] literal; ids are [A-Za-z0-9._-] (checked on the way in),
+	 * so none needs quoting. */
+	also[n++] = '{';
+	for (size_t i = 0; i < sw->nalso; i++)
+		n += (size_t)snprintf(also + n, sizeof(also) - n, "%s%s", i ? "," : "", sw->also[i]);
+	snprintf(also + n, sizeof(also) - n, "}");
+	sw->nalso = 0;
+	const char *params[3] = { limit, offset, also };
 	sw->running = true;
 	sw->again = false;
-	if (db_exec_prepared(d->svc->db, "dispatch_snapshot", 2, params, on_snapshot, d) != 0) {
+	if (db_exec_prepared(d->svc->db, "dispatch_snapshot", 3, params, on_snapshot, d) != 0) {
 		log_error("sweep not queued: out of memory");
 		sw->running = false;
 	}
@@ -406,7 +458,11 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 
 static void on_notify(void *arg, const char *channel, const char *payload)
 {
-	sweep_request(arg);
+	struct dispatch *d = arg;
+	struct sweep *sw = d->sweep;
+	if (payload != NULL && domain_id_valid(payload) && sw->nalso < SWEEP_ALSO_MAX)
+		snprintf(sw->also[sw->nalso++], sizeof(sw->also[0]), "%s", payload);
+	sweep_request(d);
 }
 
 static void on_connect(void *arg)
@@ -424,7 +480,8 @@ int sweep_init(struct dispatch *d)
 	sw->timer = event_new(s->base, -1, EV_PERSIST, on_timer, d);
 	sw->kick = evtimer_new(s->base, on_kick, d);
 	if (sw->timer == NULL || sw->kick == NULL ||
-	    db_prepare(s->db, "dispatch_snapshot", "SELECT sc_dispatch_snapshot($1::int, $2::int)", 2) != 0 ||
+	    db_prepare(s->db, "dispatch_snapshot",
+		       "SELECT sc_dispatch_snapshot($1::int, $2::int, $3::text[])", 3) != 0 ||
 	    db_listen(s->db, "ticket_new", on_notify, d) != 0 ||
 	    db_on_connect(s->db, on_connect, d) != 0)
 		return -1;

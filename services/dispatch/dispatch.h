@@ -119,6 +119,20 @@ void offers_free(struct dispatch *d);
 int offers_send(struct dispatch *d, const char *ticket, const char *engineer,
 		const char *partner, enum mode mode) __attribute__((warn_unused_result));
 
+/* At most this many offers per sc_dispatch_offer_many statement. */
+#define OFFER_BATCH 256
+
+/*
+ * Offers tickets[i] to engineers[i] or partners[i] (the other NULL) in
+ * modes[i], i < n <= OFFER_BATCH, in one statement (sc_dispatch_offer_many,
+ * each offer as sc_dispatch_offer in its own subtransaction). Calls
+ * sweep_decision_done() once when it returned. 0, or -1 when it could not
+ * be queued (nothing called).
+ */
+int offers_send_batch(struct dispatch *d, size_t n, const char *const *tickets,
+		      const char *const *engineers, const char *const *partners,
+		      const enum mode *modes) __attribute__((warn_unused_result));
+
 /* Sends ticket to the manual queue (sc_dispatch_manual), then as offers_send. */
 int offers_manual(struct dispatch *d, const char *ticket, const char *reason)
 	__attribute__((warn_unused_result));

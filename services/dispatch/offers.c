@@ -1,7 +1,9 @@
 /*
  * Offers and their expiry.
  *
- * An offer is one call of sc_dispatch_offer (schema/005_dispatch.sql): it
+ * A sweep's offers go in batches (offers_send_batch: sc_dispatch_offer_many,
+ * schema/024_dispatch_batch.sql, one statement and one commit for up to
+ * OFFER_BATCH offers); each is one call of sc_dispatch_offer: it
  * locks the ticket (still `new`?) and then the engineer's or partner's row
  * (capacity left?) before sc_order_offer writes the order and its outbox
  * event, so two instances neither offer one ticket twice nor overbook one
@@ -21,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
 #include <event2/event.h>
 
 #include "db.h"
@@ -279,6 +282,98 @@ out:
 	sweep_decision_done(d, again);
 }
 
+/* What a batch statement needs back: the modes by ticket, in order. */
+struct batch_job {
+	struct dispatch *d;
+	size_t n;
+	enum mode *modes;
+};
+
+/* One row of sc_dispatch_offer_many, handled as on_offered handles its
+ * single row. Returns true when the sweep should plan again. */
+static bool offered_row(struct dispatch *d, const PGresult *res, int i, enum mode mode)
+{
+	const char *ticket = PQgetvalue(res, i, 0), *result = PQgetvalue(res, i, 1);
+	if (strcmp(result, "offered") == 0) {
+		const char *order = PQgetvalue(res, i, 2);
+		int64_t expires = strtoll(PQgetvalue(res, i, 3), NULL, 10);
+		int64_t ready = strtoll(PQgetvalue(res, i, 4), NULL, 10);
+		log_debug("offer made ticket=%s order=%s mode=%s", ticket, order, mode_name(mode));
+		dispatch_count(d, mode, DISPATCH_OFFERED);
+		metric_observe(d->decision_seconds, (double)(time_now_us() - ready) / 1e6);
+		offers_track(d, order, mode, expires, true);
+		return false;
+	}
+	if (strcmp(result, "taken") == 0) {
+		log_debug("offer skipped: ticket no longer new ticket=%s", ticket);
+		return false;
+	}
+	/* full, unknown, retry (lock wait given up): decide again on fresh data. */
+	log_info("offer refused: %s ticket=%s", result, ticket);
+	return true;
+}
+
+static void on_batch(void *arg, const struct db_reply *r)
+{
+	struct batch_job *j = arg;
+	struct dispatch *d = j->d;
+	bool again = false;
+	size_t made = 0;
+	if (r->error != NULL) {
+		log_error("offers failed: %s count=%zu", r->error, j->n);
+		again = true;
+		goto out;
+	}
+	for (int i = 0; i < PQntuples(r->res) && (size_t)i < j->n; i++) {
+		again = offered_row(d, r->res, i, j->modes[i]) || again;
+		made += strcmp(PQgetvalue(r->res, i, 1), "offered") == 0;
+	}
+	log_info("offers made count=%zu of=%zu", made, j->n);
+out:
+	free(j->modes);
+	free(j);
+	sweep_decision_done(d, again);
+}
+
+int offers_send_batch(struct dispatch *d, size_t n, const char *const *tickets,
+		      const char *const *engineers, const char *const *partners,
+		      const enum mode *modes)
+{
+	struct batch_job *j = calloc(1, sizeof(*j));
+	cJSON *arr = cJSON_CreateArray();
+	char *text = NULL;
+	int rc = -1;
+	if (j == NULL || arr == NULL || (j->modes = malloc(n * sizeof(*j->modes))) == NULL)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		cJSON *o = cJSON_CreateObject();
+		if (o == NULL || !cJSON_AddItemToArray(arr, o) ||
+		    cJSON_AddStringToObject(o, "ticket", tickets[i]) == NULL ||
+		    cJSON_AddStringToObject(o, "mode", mode_name(modes[i])) == NULL ||
+		    (engineers[i] != NULL && cJSON_AddStringToObject(o, "engineer", engineers[i]) == NULL) ||
+		    (partners[i] != NULL && cJSON_AddStringToObject(o, "partner", partners[i]) == NULL))
+			goto out;
+		j->modes[i] = modes[i];
+	}
+	text = cJSON_PrintUnformatted(arr);
+	if (text == NULL)
+		goto out;
+	j->d = d;
+	j->n = n;
+	const char *params[1] = { text };
+	if (db_exec_prepared(d->svc->db, "dispatch_offer_many", 1, params, on_batch, j) != 0)
+		goto out;
+	j = NULL;
+	rc = 0;
+out:
+	if (j != NULL)
+		free(j->modes);
+	free(j);
+	free(text);
+	cJSON_Delete(arr);
+	return rc;
+}
+
 static void on_manual(void *arg, const struct db_reply *r)
 {
 	struct offer_job *j = arg;
@@ -344,6 +439,9 @@ int offers_init(struct dispatch *d)
 	    db_prepare(db, "dispatch_offer",
 		       "SELECT result, order_id, offer_expires_us, ready_us"
 		       " FROM sc_dispatch_offer($1, $2, $3, $4, '" DISPATCH_PROGRAM "')", 4) != 0 ||
+	    db_prepare(db, "dispatch_offer_many",
+		       "SELECT ticket_id, result, order_id, offer_expires_us, ready_us"
+		       " FROM sc_dispatch_offer_many($1::jsonb, '" DISPATCH_PROGRAM "')", 1) != 0 ||
 	    db_prepare(db, "dispatch_manual",
 		       "SELECT sc_dispatch_manual($1, $2, '" DISPATCH_PROGRAM "')", 2) != 0 ||
 	    db_prepare(db, "dispatch_expire",
