@@ -146,7 +146,7 @@ void lifecycle_schedule(struct alertd *a)
 		period = ALERTD_LIFECYCLE_SCAN_MIN_S;
 	if (!first && period == a->lifecycle_period_s)
 		return;
-	log_info("lifecycle scan every %.0f s lead_days=%d lead_hours=%d", period,
+	log_info("lifecycle scan scheduled period_s=%.0f lead_days=%d lead_hours=%d", period,
 		 a->svc->cfg.lifecycle_lead_days, a->svc->cfg.lifecycle_lead_hours);
 	a->lifecycle_period_s = period;
 	/* A new period starts counting now. */

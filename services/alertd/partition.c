@@ -192,7 +192,8 @@ static void on_claimed(void *arg, const struct db_reply *r)
 		a->state_loaded = false;
 		metric_set(a->m.partitions, n);
 		list = partition_held_array(a);
-		log_info("partitions held now: %s of %d", list ? list : "?", a->nparts);
+		log_info("partitions changed: this instance evaluates their devices now held=%s"
+			 " count=%d nparts=%d", list ? list : "?", n, a->nparts);
 	}
 	consumer_wake(a);
 out:

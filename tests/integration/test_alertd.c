@@ -28,7 +28,8 @@
  *   changes nothing;
  * - two instances share the 8 device partitions; kill -9 of one while
  *   batches stream in: the other takes over, nothing doubled or missed;
- *   restarted, it gets its share back;
+ *   restarted, it gets its share back; an instance with another
+ *   SC_ALERTD_PARTITIONS is refused while they run;
  * - the metrics count what happened; SIGTERM exits 0; no sanitizer report.
  */
 #include <arpa/inet.h>
@@ -675,6 +676,19 @@ static int test_two_instances(void)
 	CHECK(check_kill_totals(17) == 0);
 	CHECK(metric_of(alertd, "sc_alertd_samples_evaluated_total") > 0);
 	CHECK(metric_of(b, "sc_alertd_samples_evaluated_total") > 0);
+	CHECK(harness_stop_program(h, b, SIGTERM) == 0);
+	b = -1;
+
+	/* An instance with another number of partitions would split the
+	 * devices differently: refused while these run. */
+	static const char *const env_c[] = { "SC_INSTANCE=c", "SC_ALERTD_PARTITIONS=4", NULL };
+	b = harness_spawn(h, "sc-alertd", env_c, NULL);
+	CHECK(b > 0);
+	alertd_runs++;
+	sleep_ms(3000);
+	CHECK(metric_of(b, "sc_alertd_partitions_held") == 0);
+	CHECK(log_contains(alertd_runs, "SC_ALERTD_PARTITIONS=4 but the running instances use 8"));
+	CHECK(metric_of(alertd, "sc_alertd_partitions_held") == 8);
 	CHECK(harness_stop_program(h, b, SIGTERM) == 0);
 	b = -1;
 	rc = 0;
