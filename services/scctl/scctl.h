@@ -105,8 +105,10 @@ PGconn *scctl_connect(const struct scctl *ctx, const char *what, bool need_schem
 const char *scctl_pg_why(const PGconn *conn, const PGresult *res, char *buf, size_t len);
 
 /*
- * Runs one parameterless command (BEGIN, COMMIT, ...). Returns 0, or -1
- * after printing "scctl: <what>: <why>".
+ * Runs one parameterless command (BEGIN, COMMIT, ...). `sql` is always a
+ * constant of our own or an embedded migration, never built from outside
+ * input (that travels as PQexecParams parameters). Returns 0, or -1 after
+ * printing "scctl: <what>: <why>".
  */
 int scctl_exec(PGconn *conn, const char *what, const char *sql)
 	__attribute__((warn_unused_result));
