@@ -215,13 +215,16 @@ static char *batch_json(const struct batch *b)
 	return strbuf_take(&s);
 }
 
-static int64_t json_count(const char *json, const char *key)
+/* Reads {"telemetry": n, "alarms": n, ...}, the answer of sc_ingest_batch. */
+static void stored_counts(const char *json, int64_t out[2])
 {
+	static const char *const keys[2] = { "telemetry", "alarms" };
 	cJSON *o = cJSON_Parse(json);
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-	int64_t n = cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
+	for (int k = 0; k < 2; k++) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, keys[k]);
+		out[k] = cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
+	}
 	cJSON_Delete(o);
-	return n;
 }
 
 static void account(struct ingest *in, const struct batch *b, const char *result)
@@ -236,7 +239,8 @@ static void account(struct ingest *in, const struct batch *b, const char *result
 		double lag = (double)(now - it->ts_us) / 1e6;
 		metric_observe(in->m.lag[it->kind], lag < 0 ? 0 : lag);
 	}
-	int64_t stored[2] = { json_count(result, "telemetry"), json_count(result, "alarms") };
+	int64_t stored[2];
+	stored_counts(result, stored);
 	for (int k = 0; k < 2; k++) {
 		metric_add(in->m.stored[k], (double)stored[k]);
 		metric_add(in->m.duplicate[k], (double)(kinds[k] - stored[k]));
