@@ -37,39 +37,28 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-BUILD=${SC_BENCH_BUILD:-$ROOT/build-bench}
-BIN=$BUILD/bin
-PGBIN=${SC_PG_BINDIR:-/usr/lib/postgresql/15/bin}
-MOSQUITTO=${SC_MOSQUITTO:-/usr/sbin/mosquitto}
+NAME=bench/alertd
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 PHASE_S=20
 DEVICES=100000
 PROBES=200
 PROBE_DEVICES=200
 LAG_LOAD=25
-FSYNC=on
-BUILD_IT=1
-KEEP=0
 METRICS=4      # metrics per message: the 4 the rules watch
 RULES=20
 WINDOW=1000
 WIN_FROM=25
 WIN_TO=90
 
-say() { printf 'run.sh: %s\n' "$*" >&2; }
-die() { printf 'run.sh: error: %s\n' "$*" >&2; exit 1; }
-usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'; }
-
-int_arg() { [[ $2 =~ ^[0-9]+$ ]] || die "$1 needs a whole number, not '$2'"; }
 while (($#)); do
+  if bench_parse_common "$1" "${2-}"; then shift "$SHIFT"; continue; fi
   case $1 in
     --seconds) int_arg "$1" "${2-}"; PHASE_S=$2; shift 2 ;;
     --devices) int_arg "$1" "${2-}"; DEVICES=$2; shift 2 ;;
     --probes) int_arg "$1" "${2-}"; PROBES=$2; shift 2 ;;
     --lag-load) int_arg "$1" "${2-}"; LAG_LOAD=$2; shift 2 ;;
-    --fsync) [[ ${2-} =~ ^(on|off)$ ]] || die "--fsync takes on or off"; FSYNC=$2; shift 2 ;;
-    --no-build) BUILD_IT=0; shift ;;
-    --keep) KEEP=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; die "unknown argument: $1" ;;
   esac
@@ -80,69 +69,21 @@ done
 
 # --- processes: every PID we start, stopped by PID in cleanup ---------------
 
-TMP=
-PG_WRAP= PG_PID= MQ_WRAP= MQ_PID= INGEST_PID= ALERTD_PID=
+INGEST_PID= ALERTD_PID=
 TRANSIENT=()   # publisher, watcher, probe of the phase running
-
-# True while PID is a live process (a zombie counts as gone).
-alive() {
-  local st
-  st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-  st=${st##*) }
-  [[ ${st:0:1} != Z ]]
-}
-
-# stop_pid PID SIGNAL SECONDS: signal, wait, then SIGKILL.
-stop_pid() {
-  local pid=$1 sig=$2 tries=$(($3 * 10))
-  [[ -n $pid ]] && alive "$pid" || return 0
-  kill "-$sig" "$pid" 2>/dev/null || return 0
-  while ((tries-- > 0)) && alive "$pid"; do sleep 0.1; done
-  if alive "$pid"; then
-    say "pid $pid still running after $3 s: SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-}
 
 cleanup() {
   local rc=$? pid
   trap - EXIT INT TERM
   set +e
-  for pid in "${TRANSIENT[@]}" $NAP_PID; do stop_pid "$pid" TERM 5; done
+  for pid in "${TRANSIENT[@]}"; do stop_pid "$pid" TERM 5; done
   stop_pid "$ALERTD_PID" TERM 30
   stop_pid "$INGEST_PID" TERM 30
-  stop_pid "$MQ_PID" TERM 10
-  # SIGINT is PostgreSQL's fast shutdown; SIGQUIT (immediate) if it hangs.
-  if [[ -n $PG_PID ]] && alive "$PG_PID"; then
-    kill -INT "$PG_PID"
-    local tries=300
-    while ((tries-- > 0)) && alive "$PG_PID"; do sleep 0.1; done
-    alive "$PG_PID" && kill -QUIT "$PG_PID"
-  fi
-  # The runuser wrappers end with their server; reap them.
-  for pid in "$MQ_WRAP" "$PG_WRAP"; do
-    [[ -n $pid ]] && { stop_pid "$pid" TERM 5; wait "$pid" 2>/dev/null; }
-  done
-  wait 2>/dev/null
-  if [[ -n $TMP && -d $TMP ]]; then
-    # Kept for its logs after a failure; not after Ctrl-C (it can be large).
-    if ((KEEP)) || ((rc != 0 && rc != 130 && rc != 143)); then
-      say "temp dir kept: $TMP"
-    else
-      rm -rf "$TMP"
-    fi
-  fi
+  bench_stop_servers
+  bench_remove_tmp "$rc"
   exit "$rc"
 }
-trap cleanup EXIT
-trap 'say interrupted; exit 130' INT
-trap 'say terminated; exit 143' TERM
-
-# A sleep that a signal interrupts at once (the trap runs during `wait`).
-NAP_PID=
-nap() { sleep "$1" & NAP_PID=$!; wait "$NAP_PID" || true; NAP_PID=; }
-
-now_ms() { local t=${EPOCHREALTIME//[.,]/}; echo $((t / 1000)); }
+bench_traps
 
 sleep_until_ms() {
   local d=$(($1 - $(now_ms)))
@@ -161,44 +102,9 @@ wait_file() {
   return 1
 }
 
-# Prefixes that run a command as the server's own user when we are root
-# (PostgreSQL refuses root). Arrays, not functions: a function started with &
-# would run in a subshell whose PID is not the program's.
-AS_PG=() AS_MQ=()
-if ((EUID == 0)); then
-  AS_PG=(runuser -u postgres --)
-  AS_MQ=(runuser -u mosquitto --)
-fi
-
-USED_PORTS=" "
-# Sets REPLY to a port nobody listens on (and that we have not taken).
-pick_port() {
-  local p tries=500
-  while ((tries-- > 0)); do
-    p=$((20000 + RANDOM % 30000))
-    [[ $USED_PORTS == *" $p "* ]] && continue
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      USED_PORTS+="$p "
-      REPLY=$p
-      return 0
-    fi
-  done
-  die "no free port found"
-}
-
 # --- build -------------------------------------------------------------------
 
-TARGETS=(sc-ingest sc-alertd scctl bench-ingest-pub bench-ingest-watch bench-alertd-probe)
-if ((BUILD_IT)); then
-  say "building ${TARGETS[*]} in $BUILD (Release)"
-  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DSC_BENCH=ON -DSC_TESTS=OFF \
-    >/dev/null || die "cmake configure failed"
-  cmake --build "$BUILD" -j2 --target "${TARGETS[@]}" >"$BUILD/bench-build.log" 2>&1 || {
-    tail -n 30 "$BUILD/bench-build.log" >&2
-    die "build failed (log: $BUILD/bench-build.log)"
-  }
-fi
-for t in "${TARGETS[@]}"; do [[ -x $BIN/$t ]] || die "$BIN/$t missing (build without --no-build)"; done
+bench_build bench-build.log sc-ingest sc-alertd scctl bench-ingest-pub bench-ingest-watch bench-alertd-probe
 # Which sc-ingest is measured, also when the tree is not committed (taken at
 # build time: others may change the tree while we run).
 rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -206,76 +112,16 @@ dirty=$(git -C "$ROOT" status --porcelain -- common services schema 2>/dev/null 
 src_hash=$(cat "$ROOT"/common/*.[ch] "$ROOT"/services/ingest/*.[ch] "$ROOT"/services/alertd/*.[ch] \
            "$ROOT"/schema/*.sql 2>/dev/null |
            sha1sum | cut -c1-12)
-[[ -x $PGBIN/postgres ]] || die "no PostgreSQL in $PGBIN (set SC_PG_BINDIR)"
-[[ -x $MOSQUITTO ]] || die "no mosquitto at $MOSQUITTO (set SC_MOSQUITTO)"
 command -v curl >/dev/null || die "curl is needed to read the services' /metrics"
 
 # --- servers -------------------------------------------------------------------
 
-# Short path: the PostgreSQL socket path must stay under ~100 bytes.
-TMP=$(mktemp -d /tmp/scbalertd.XXXXXX)
-chmod 755 "$TMP"   # the servers run as their own users and must reach their dirs
-pick_port; PG_PORT=$REPLY
-pick_port; MQ_PORT=$REPLY
+bench_tmp scbalertd
 pick_port; METRICS_PORT=$REPLY
 pick_port; ALERTD_METRICS_PORT=$REPLY
-DSN="host=127.0.0.1 port=$PG_PORT user=postgres dbname=servicecloud"
-MQTT_URL="tcp://127.0.0.1:$MQ_PORT"
+# PostgreSQL's default shared_buffers (the harness's 16 MB suits many small
+# test clusters, not a benchmark).
 SHARED_BUFFERS=128MB
-
-psql_q() { "$PGBIN/psql" -X -At -v ON_ERROR_STOP=1 "$1" -c "$2"; }
-
-start_postgres() {
-  mkdir "$TMP/pg" "$TMP/sock"
-  ((EUID == 0)) && chown postgres:postgres "$TMP/pg" "$TMP/sock"
-  "${AS_PG[@]}" "$PGBIN/initdb" -D "$TMP/pg" -U postgres -A trust -E UTF8 --no-locale \
-    --no-sync --no-instructions >"$TMP/initdb.log" 2>&1 || { cat "$TMP/initdb.log" >&2; die "initdb failed"; }
-  # The harness's settings (tests/integration/harness.c), but fsync as asked
-  # and PostgreSQL's default shared_buffers (the harness's 16 MB suits many
-  # small test clusters, not a benchmark); the last setting of a key wins.
-  cat >>"$TMP/pg/postgresql.conf" <<EOF
-
-# bench/alertd/run.sh
-listen_addresses = '127.0.0.1'
-port = $PG_PORT
-unix_socket_directories = '$TMP/sock'
-fsync = $FSYNC
-full_page_writes = $FSYNC
-shared_buffers = $SHARED_BUFFERS
-max_connections = 100
-timezone = 'UTC'
-log_timezone = 'UTC'
-log_line_prefix = '%m [%p] '
-EOF
-  "${AS_PG[@]}" "$PGBIN/postgres" -D "$TMP/pg" >>"$TMP/postgres.log" 2>&1 &
-  PG_WRAP=$!
-  local tries=600
-  until "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT"; do
-    alive "$PG_WRAP" || { tail -n 20 "$TMP/postgres.log" >&2; die "postgres exited during start"; }
-    ((tries-- > 0)) || die "postgres does not accept connections after 60 s"
-    sleep 0.1
-  done
-  PG_PID=$(head -n 1 "$TMP/pg/postmaster.pid")
-  psql_q "${DSN/servicecloud/postgres}" "CREATE DATABASE servicecloud" >/dev/null
-}
-
-start_mosquitto() {
-  mkdir "$TMP/mqtt"
-  sed -e "s|@PORT@|$MQ_PORT|g" -e "s|@DATA_DIR@|$TMP/mqtt|g" \
-      -e "s|@PID_FILE@|$TMP/mqtt/mosquitto.pid|g" -e "s|@LOG_FILE@|$TMP/mqtt/mosquitto.log|g" \
-      "$ROOT/deploy/mosquitto.conf.in" >"$TMP/mosquitto.conf"
-  ((EUID == 0)) && chown -R mosquitto:mosquitto "$TMP/mqtt"
-  # As user mosquitto from the start, as the harness does.
-  "${AS_MQ[@]}" "$MOSQUITTO" -c "$TMP/mosquitto.conf" >"$TMP/mosquitto.out" 2>&1 &
-  MQ_WRAP=$!
-  local tries=200
-  until [[ -s $TMP/mqtt/mosquitto.pid ]] && (exec 3<>"/dev/tcp/127.0.0.1/$MQ_PORT") 2>/dev/null; do
-    alive "$MQ_WRAP" || { cat "$TMP/mosquitto.out" >&2; die "mosquitto exited during start"; }
-    ((tries-- > 0)) || die "mosquitto does not accept connections after 10 s"
-    sleep 0.05
-  done
-  MQ_PID=$(head -n 1 "$TMP/mqtt/mosquitto.pid")
-}
 
 # The import: one province, one customer, a site per 100 devices, N devices
 # BD00001... (bench/ingest's publisher), 200 probe devices BP0001..., and 20
@@ -322,8 +168,8 @@ SC_ENV=(env -i PATH="$PATH" HOME="${HOME:-/root}" SC_MQTT_URL="$MQTT_URL" SC_INS
         SC_LOG_LEVEL=info)
 
 say "temp dir $TMP; PostgreSQL :$PG_PORT (fsync=$FSYNC), mosquitto :$MQ_PORT"
-start_postgres
-start_mosquitto
+bench_start_postgres "shared_buffers = $SHARED_BUFFERS"
+bench_start_mosquitto
 "${SC_ENV[@]}" SC_PG_DSN="$DSN" "$BIN/scctl" migrate >"$TMP/migrate.log" 2>&1 || { cat "$TMP/migrate.log" >&2; die "scctl migrate failed"; }
 write_import "$TMP/import.json"
 "${SC_ENV[@]}" SC_PG_DSN="$DSN" "$BIN/scctl" import "$TMP/import.json" >"$TMP/import.log" 2>&1 || { cat "$TMP/import.log" >&2; die "scctl import failed"; }
@@ -357,7 +203,7 @@ for round in 1 2 3 4 5; do
   wait "${TRANSIENT[0]}" || { cat "$TMP/prime.err" >&2; die "priming publisher failed"; }
   TRANSIENT=()
   for _ in $(seq 300); do
-    n=$(psql_q "$DSN" "SELECT count(*) FROM telemetry WHERE seq = $round")
+    n=$(psql_q "SELECT count(*) FROM telemetry WHERE seq = $round")
     ((n >= DEVICES)) && { primed=1; break; }
     nap 0.1
   done
@@ -402,7 +248,7 @@ plan_phase() {
   W1=$((T0 + PHASE_S * 10 * WIN_TO))
 }
 caught_up() {
-  psql_q "$DSN" "SELECT (SELECT count(*) FROM stream_cursor WHERE consumer LIKE 'sc-alertd/p%'
+  psql_q "SELECT (SELECT count(*) FROM stream_cursor WHERE consumer LIKE 'sc-alertd/p%'
                           AND seq = (SELECT seq FROM ingest_head)) > 0
                     AND NOT EXISTS (SELECT 1 FROM stream_cursor WHERE consumer LIKE 'sc-alertd/p%'
                                      AND seq < (SELECT seq FROM ingest_head))"
@@ -412,7 +258,7 @@ caught_up() {
 # IN_P50, IN_P99 and, when sc-alertd runs, AL_RATE (samples/s in the window).
 full_path() {
   local tag=$1 rate=$2 watch pub a0=0 a1=0 out
-  psql_q "$DSN" "CHECKPOINT" >/dev/null
+  psql_q "CHECKPOINT" >/dev/null
   plan_phase
   "$BIN/bench-ingest-watch" --dsn "$DSN" --window-start "$W0" --window-end "$W1" \
     --timeline "$TMP/$tag.watch.tl" --ready "$TMP/$tag.ready" \
@@ -463,7 +309,7 @@ B_RATE=$IN_RATE B_P50=$IN_P50 B_P99=$IN_P99 B_CPU=("${CPU[@]}")
 say "(i) $B_RATE rows/s committed, lag p50 $B_P50 ms p99 $B_P99 ms"
 
 # (ii) sc-alertd on the backlog (the priming and (i)).
-BACKLOG=$(psql_q "$DSN" "SELECT count(*) FROM telemetry")
+BACKLOG=$(psql_q "SELECT count(*) FROM telemetry")
 say "(ii) starting sc-alertd on a backlog of $BACKLOG samples"
 t0=$(now_ms)
 a_t0=$(ticks_of "$PG_PID")
@@ -475,7 +321,7 @@ done
 t1=$(now_ms)
 K_RATE=$(awk -v n="$BACKLOG" -v ms="$((t1 - t0))" 'BEGIN { printf "%.0f", n * 1000 / ms }')
 K_S=$(awk -v ms="$((t1 - t0))" 'BEGIN { printf "%.1f", ms / 1000 }')
-K_STATES=$(psql_q "$DSN" "SELECT count(*) FROM rule_state")
+K_STATES=$(psql_q "SELECT count(*) FROM rule_state")
 say "(ii) caught up in $K_S s: $K_RATE samples/s"
 
 # (iii) full path with sc-alertd.
