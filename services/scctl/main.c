@@ -43,6 +43,22 @@ static const struct command commands[] = {
 	{"cancel", scctl_cancel,
 	 "cancel TICKET [--reason R]\n"
 	 "      cancel an open ticket: its orders are withdrawn, its SLA clocks cancelled\n"},
+	{"queue", scctl_queue,
+	 "queue PROVINCE [--state S] [--manual] [--limit N]\n"
+	 "      the province's tickets, newest first: state, mode, next SLA deadline,\n"
+	 "      SLA risk, holder; S is open (default) or a ticket state, --manual is\n"
+	 "      --state manual; N is 1 to 500 (default 50)\n"},
+	{"ticket", scctl_ticket,
+	 "ticket TICKET\n"
+	 "      one ticket with its orders, SLA clocks and escalations\n"},
+	{"history", scctl_history,
+	 "history TICKET\n"
+	 "      everything that happened to the ticket in time order: requests, state\n"
+	 "      changes, orders and their events, SLA clocks, warnings, breaches,\n"
+	 "      escalations, feedback\n"},
+	{"engineers", scctl_engineers,
+	 "engineers PROVINCE\n"
+	 "      engineers based in or covering the province: state, load / capacity, skills\n"},
 	{"pause", scctl_pause,
 	 "pause TICKET [--reason TEXT]\n"
 	 "      pause the ticket's SLA clocks while it waits on the customer\n"},
@@ -65,7 +81,12 @@ static void usage(FILE *out)
 	      "commands:\n", out);
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		fprintf(out, "  %s", commands[i].usage);
-	fputs("\nexit status: 0 success, 1 failure (bad configuration included), 2 bad usage\n"
+	fputs("\nexit status:\n"
+	      "  0  success (an empty list too)\n"
+	      "  1  failure, the reason on stderr: not found (ticket, province, ...), refused\n"
+	      "     (not open, in progress, no capacity, ...), bad configuration, or the\n"
+	      "     database unreachable (\"cannot connect to the database\")\n"
+	      "  2  bad usage: unknown command or flag, missing or malformed argument\n"
 	      "\nconfiguration:\n", out);
 	config_usage(out, "scctl");
 }
