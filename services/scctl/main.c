@@ -32,17 +32,6 @@ static const struct command commands[] = {
 	 "      revoke a token by its id\n"
 	 "  token list\n"
 	 "      list tokens (never the tokens themselves)\n"},
-	{"assign", scctl_assign,
-	 "assign TICKET --engineer ID|--partner ID [--mode onsite|remote|outsourced] [--reason R]\n"
-	 "      offer a waiting (new, manual) or only offered ticket to this engineer or\n"
-	 "      partner; an open offer is withdrawn (mode default: by the receiver's kind)\n"},
-	{"reassign", scctl_reassign,
-	 "reassign TICKET --engineer ID|--partner ID [--mode M] [--reason R]\n"
-	 "      the same, also when an order is accepted or in progress: that order is\n"
-	 "      withdrawn (announced to its holder) and the ticket offered to the new one\n"},
-	{"cancel", scctl_cancel,
-	 "cancel TICKET [--reason R]\n"
-	 "      cancel an open ticket: its orders are withdrawn, its SLA clocks cancelled\n"},
 	{"queue", scctl_queue,
 	 "queue PROVINCE [--state S] [--manual] [--limit N]\n"
 	 "      the province's tickets, newest first: state, mode, next SLA deadline,\n"
@@ -59,6 +48,17 @@ static const struct command commands[] = {
 	{"engineers", scctl_engineers,
 	 "engineers PROVINCE\n"
 	 "      engineers based in or covering the province: state, load / capacity, skills\n"},
+	{"assign", scctl_assign,
+	 "assign TICKET --engineer ID|--partner ID [--mode onsite|remote|outsourced] [--reason R]\n"
+	 "      offer a waiting (new, manual) or only offered ticket to this engineer or\n"
+	 "      partner; an open offer is withdrawn (mode default: by the receiver's kind)\n"},
+	{"reassign", scctl_reassign,
+	 "reassign TICKET --engineer ID|--partner ID [--mode M] [--reason R]\n"
+	 "      the same, also when an order is accepted or in progress: that order is\n"
+	 "      withdrawn (announced to its holder) and the ticket offered to the new one\n"},
+	{"cancel", scctl_cancel,
+	 "cancel TICKET [--reason R]\n"
+	 "      cancel an open ticket: its orders are withdrawn, its SLA clocks cancelled\n"},
 	{"pause", scctl_pause,
 	 "pause TICKET [--reason TEXT]\n"
 	 "      pause the ticket's SLA clocks while it waits on the customer\n"},
