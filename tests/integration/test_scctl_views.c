@@ -7,7 +7,9 @@
  * service needs to run. Checks: a view shows exactly its province's
  * tickets; --json parses and equals what the API's function answers in the
  * database; history lists an offer / accept / en route / on site / resolve
- * sequence in order; Chinese names keep the table aligned; exit status 1
+ * sequence in order, and a reassignment's withdrawal before its new offer
+ * (one transaction, one instant); Chinese names keep the table aligned;
+ * loads match the orders; exit status 1
  * for an unknown ticket or province and for a database that cannot be
  * reached (every command alike), 2 for bad usage.
  */
@@ -374,6 +376,32 @@ int main(void)
 		}
 	}
 
+	/* ---- one transaction, one instant: the withdrawn order before the new offer ---- */
+	{
+		const char *a[] = {"assign", "T000003", "--engineer", "E-HA-zh", NULL};
+		const char *r[] = {"reassign", "T000003", "--engineer", "E-HA-3", "--reason", "closer", NULL};
+		const char *hj[] = {"history", "T000003", "--json", NULL};
+
+		CHECK(scctl(h, a) == 0);
+		CHECK(scctl(h, r) == 0);
+		CHECK(scctl(h, hj) == 0);
+		got = cJSON_Parse(out);
+		CHECK(got != NULL);
+		events_of(cJSON_GetObjectItemCaseSensitive(got, "items"), "order", buf, sizeof(buf));
+		if (strcmp(buf, "offered withdrawn offered") != 0) {
+			fprintf(stderr, "order events of T000003: %s\n", buf);
+			goto out;
+		}
+		events_of(cJSON_GetObjectItemCaseSensitive(got, "items"), "ticket", buf, sizeof(buf));
+		/* the withdrawal is a history row with the state unchanged */
+		if (strcmp(buf, "new offered offered offered") != 0) {
+			fprintf(stderr, "ticket events of T000003: %s\n", buf);
+			goto out;
+		}
+		cJSON_Delete(got);
+		got = NULL;
+	}
+
 	/* ---- ticket: fields, orders, clocks; --json is the API's body ---- */
 	{
 		const char *t[] = {"ticket", "T000001", NULL};
@@ -414,15 +442,17 @@ int main(void)
 		CHECK(col > 0);
 		CHECK(column_of("E-HA-zh", "onsite") == col);
 		CHECK(column_of("ENGINEER", "KIND") == col);
+		CHECK(column_of("E-HA-3", "1/2") > 0);   /* load / max_concurrent */
 		CHECK(scctl(h, ej) == 0);
 		got = cJSON_Parse(out);
 		CHECK(got != NULL);
 		CHECK(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(got, "items")) ==
 		      harness_sql_long(h, "SELECT count(*) FROM engineer WHERE province = 'HA'"
 					  " OR 'HA' = ANY (coverage)"));
+		/* E-HA-3: T000001 resolved (no load), T000003 offered (one unit). */
 		cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(got, "items"))
 			if (strcmp(cJSON_GetObjectItemCaseSensitive(it, "id")->valuestring, "E-HA-3") == 0)
-				CHECK(cJSON_GetObjectItemCaseSensitive(it, "load")->valuedouble == 0);
+				CHECK(cJSON_GetObjectItemCaseSensitive(it, "load")->valuedouble == 1);
 		cJSON_Delete(got);
 		got = NULL;
 	}
