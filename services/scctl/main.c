@@ -33,10 +33,11 @@ static const struct command commands[] = {
 	 "  token list\n"
 	 "      list tokens (never the tokens themselves)\n"},
 	{"queue", scctl_queue,
-	 "queue PROVINCE [--state S] [--manual] [--limit N]\n"
+	 "queue PROVINCE [--state S] [--manual] [--limit N] [--cursor C]\n"
 	 "      the province's tickets, newest first: state, mode, next SLA deadline,\n"
 	 "      SLA risk, holder; S is open (default) or a ticket state, --manual is\n"
-	 "      --state manual; N is 1 to 500 (default 50)\n"},
+	 "      --state manual; N is 1 to 500 (default 50); C is the \"next\" of the\n"
+	 "      page before (--json), or the cursor printed on stderr\n"},
 	{"ticket", scctl_ticket,
 	 "ticket TICKET\n"
 	 "      one ticket with its orders, SLA clocks and escalations\n"},

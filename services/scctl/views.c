@@ -5,12 +5,13 @@
  * Each is one call of the function GET /v1/tickets and GET
  * /v1/provinces/{code}/engineers answer with (schema/040_api.sql,
  * 045_ticket_views.sql), with hq scope: the operator sees everything. --json
- * prints that body as the API sends it ({"items": [...], "next": ...});
- * the table shows the columns a dispatcher scans.
+ * prints that body as the API sends it ({"items": [...], "next": ...}),
+ * whose "next" is the --cursor of the following page; the table shows the
+ * columns a dispatcher scans.
  *
  * Exit status: 0 shown (an empty queue too); 2 bad usage (no province, an
- * unknown flag or state, a limit outside 1..500); 1 no such province, or
- * the database unreachable or failing.
+ * unknown flag or state, a limit outside 1..500, a cursor the API did not
+ * give); 1 no such province, or the database unreachable or failing.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -23,7 +24,7 @@
 #define QUEUE_LIMIT_MAX 500   /* the API's own bound (docs/api.md) */
 
 static const char tickets_sql[] =
-	"SELECT status, body FROM sc_api_tickets('hq', NULL, NULL, NULL, $1, $2, $3::int, NULL)";
+	"SELECT status, body FROM sc_api_tickets('hq', NULL, NULL, NULL, $1, $2, $3::int, $4)";
 static const char engineers_sql[] =
 	"SELECT status, body FROM sc_api_province_engineers('hq', NULL, NULL, NULL, $1)";
 
@@ -161,11 +162,11 @@ out:
 	return rc;
 }
 
-/* queue PROVINCE [--state S] [--manual] [--limit N] */
+/* queue PROVINCE [--state S] [--manual] [--limit N] [--cursor C] */
 int scctl_queue(struct scctl *ctx, int argc, char **argv)
 {
 	const char *what = "queue";
-	const char *province = NULL, *state = NULL, *limit_arg = NULL;
+	const char *province = NULL, *state = NULL, *limit_arg = NULL, *cursor = NULL;
 	char limit[16];
 	bool manual = false;
 	PGconn *conn = NULL;
@@ -183,7 +184,8 @@ int scctl_queue(struct scctl *ctx, int argc, char **argv)
 			continue;
 		}
 		if ((m = scctl_flag_value(what, argc, argv, &i, "--state", &state)) != 0 ||
-		    (m = scctl_flag_value(what, argc, argv, &i, "--limit", &limit_arg)) != 0) {
+		    (m = scctl_flag_value(what, argc, argv, &i, "--limit", &limit_arg)) != 0 ||
+		    (m = scctl_flag_value(what, argc, argv, &i, "--cursor", &cursor)) != 0) {
 			if (m < 0)
 				return SCCTL_USAGE;
 			continue;
@@ -239,9 +241,9 @@ int scctl_queue(struct scctl *ctx, int argc, char **argv)
 	if (known <= 0)
 		goto out;
 	{
-		const char *params[3] = {province, state, limit};
+		const char *params[4] = {province, state, limit, cursor};
 
-		body = scctl_api_call(conn, what, tickets_sql, 3, params, &status);
+		body = scctl_api_call(conn, what, tickets_sql, 4, params, &status);
 	}
 	if (!body)
 		goto out;
@@ -255,8 +257,9 @@ int scctl_queue(struct scctl *ctx, int argc, char **argv)
 	}
 	/* Newest first, as the API lists: say when older ones were left out. */
 	if (!ctx->json && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(body, "next")))
-		fprintf(stderr, "scctl: queue: the newest %s shown, more exist (--limit up to %d, "
-			"or --json)\n", limit, QUEUE_LIMIT_MAX);
+		fprintf(stderr, "scctl: queue: %s shown, more exist: --cursor %s (or --limit up to %d)\n",
+			limit, cJSON_GetObjectItemCaseSensitive(body, "next")->valuestring,
+			QUEUE_LIMIT_MAX);
 	rc = SCCTL_OK;
 out:
 	cJSON_Delete(body);

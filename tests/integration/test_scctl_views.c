@@ -316,6 +316,35 @@ int main(void)
 		CHECK_OUT("TICKET");
 		CHECK(strstr(out, "T0000") == NULL);
 	}
+	{
+		/* Page by page with --cursor: every open HA ticket once, in order. */
+		char all[1024] = "", cursor[256] = "";
+		const cJSON *next;
+
+		for (int page = 0; page < 5; page++) {
+			const char *p1[] = {"--json", "queue", "HA", "--limit", "1", NULL};
+			const char *pn[] = {"--json", "queue", "HA", "--limit", "1", "--cursor", cursor, NULL};
+
+			CHECK(scctl(h, page == 0 ? p1 : pn) == 0);
+			got = cJSON_Parse(out);
+			CHECK(got != NULL);
+			item_ids(got, ids, sizeof(ids));
+			if (ids[0])
+				snprintf(all + strlen(all), sizeof(all) - strlen(all), "%s%s", all[0] ? "," : "", ids);
+			next = cJSON_GetObjectItemCaseSensitive(got, "next");
+			if (!cJSON_IsString(next))
+				break;
+			snprintf(cursor, sizeof(cursor), "%s", next->valuestring);
+			cJSON_Delete(got);
+			got = NULL;
+		}
+		cJSON_Delete(got);
+		got = NULL;
+		if (strcmp(all, db_ids) != 0) {
+			fprintf(stderr, "queue HA page by page: %s, database: %s\n", all, db_ids);
+			goto out;
+		}
+	}
 
 	/* ---- offer (above), accept, en route, on site, resolve ---- */
 	CHECK(event(h, "E-HA-3", "T000001", "accept") == 0);
@@ -479,6 +508,7 @@ int main(void)
 			{"queue", "HA", "--limit", "ten", NULL},
 			{"queue", "HA", "--limit", NULL},
 			{"queue", "HA", "--manual", "--state", "new", NULL},
+			{"queue", "HA", "--cursor", "not-a-cursor", NULL},   /* the API's 400 */
 			{"ticket", NULL},
 			{"ticket", "T000001", "T000002", NULL},
 			{"ticket", "T000001", "--bogus", NULL},
