@@ -1,6 +1,7 @@
 /*
  * What every scctl command shares: argument helpers, error messages,
- * connecting to PostgreSQL, and the table / JSON output.
+ * connecting to PostgreSQL, calling the API's SQL functions, JSON output.
+ * The tables are in table.c.
  */
 #include "scctl.h"
 
@@ -9,6 +10,9 @@
 #include <string.h>
 
 #include "log.h"
+
+/* Seconds to wait for the database before "cannot connect". */
+#define SCCTL_CONNECT_TIMEOUT_S "10"
 
 void scctl_error(const char *what, const char *fmt, ...)
 {
@@ -87,13 +91,21 @@ const char *scctl_pg_why(const PGconn *conn, const PGresult *res, char *buf, siz
 
 PGconn *scctl_connect(const struct scctl *ctx, const char *what, bool need_schema)
 {
-	const char *keys[] = {"dbname", "application_name", NULL};
-	const char *values[] = {ctx->cfg.pg_dsn, "scctl", NULL};
+	/*
+	 * expand_dbname: dbname holds the whole DSN (URI or key=value), whose
+	 * values override the keywords before it. connect_timeout comes first
+	 * as a default, so a script learns "unreachable" in seconds instead of
+	 * after the kernel's TCP timeout; the DSN or PGCONNECT_TIMEOUT may set
+	 * another.
+	 */
+	const char *keys[] = {"connect_timeout", "dbname", "application_name", NULL};
+	const char *values[] = {getenv("PGCONNECT_TIMEOUT") ? getenv("PGCONNECT_TIMEOUT")
+							    : SCCTL_CONNECT_TIMEOUT_S,
+				ctx->cfg.pg_dsn, "scctl", NULL};
 	PGconn *conn = NULL;
 	PGresult *res = NULL;
 	char why[512];
 
-	/* expand_dbname: dbname holds the whole DSN (URI or key=value). */
 	conn = PQconnectdbParams(keys, values, 1);
 	if (!conn) {
 		scctl_error(what, "cannot connect to the database: out of memory");
@@ -152,127 +164,78 @@ int scctl_print_json(const cJSON *v)
 	return 0;
 }
 
-/* ---- tables ------------------------------------------------------------ */
 
-struct scctl_table {
-	size_t ncols;
-	char **cells;     /* (nrows + 1) * ncols, the header row first */
-	size_t nrows;     /* rows after the header */
-	size_t cap;       /* rows allocated, header included */
-	bool *right;      /* per column: right-aligned */
-};
-
-static char *dup_or_dash(const char *s)
+cJSON *scctl_api_call(PGconn *conn, const char *what, const char *sql, int nparams,
+		      const char *const *params, int *status)
 {
-	return strdup(s ? s : "-");
+	PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	cJSON *body = NULL;
+	char why[512];
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		scctl_error(what, "%s", scctl_pg_why(conn, res, why, sizeof(why)));
+		goto out;
+	}
+	if (PQntuples(res) != 1 || PQnfields(res) < 2 || PQgetisnull(res, 0, 0) ||
+	    PQgetisnull(res, 0, 1)) {
+		scctl_error(what, "the database answered no (status, body) row");
+		goto out;
+	}
+	body = cJSON_Parse(PQgetvalue(res, 0, 1));
+	if (!body) {
+		scctl_error(what, "the database answered a body that is not JSON (out of memory?)");
+		goto out;
+	}
+	*status = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
+out:
+	PQclear(res);
+	return body;
 }
 
-struct scctl_table *scctl_table_new(size_t ncols, const char *const *headers)
+int scctl_api_refused(const char *what, int status, const cJSON *body)
 {
-	struct scctl_table *t = calloc(1, sizeof(*t));
+	const char *error = scctl_json_str(body, "error");
+	const char *detail = scctl_json_str(body, "detail");
 
-	if (!t)
+	scctl_error(what, "%s (%s)", detail ? detail : "refused", error ? error : "error");
+	/* A 400 is a value the caller gave that the function refuses. */
+	return status == 400 ? SCCTL_USAGE : SCCTL_FAIL;
+}
+
+const char *scctl_json_str(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+const char *scctl_json_cell(const cJSON *v, char *buf, size_t len)
+{
+	char *text;
+
+	if (!v || cJSON_IsNull(v))
 		return NULL;
-	t->ncols = ncols;
-	t->cap = 16;
-	t->cells = calloc(t->cap * ncols, sizeof(*t->cells));
-	t->right = calloc(ncols, sizeof(*t->right));
-	if (!t->cells || !t->right)
-		goto fail;
-	for (size_t c = 0; c < ncols; c++) {
-		t->cells[c] = dup_or_dash(headers[c]);
-		if (!t->cells[c])
-			goto fail;
+	if (cJSON_IsString(v))
+		return v->valuestring;
+	if (cJSON_IsBool(v))
+		return cJSON_IsTrue(v) ? "true" : "false";
+	if (cJSON_IsNumber(v)) {
+		snprintf(buf, len, "%.15g", v->valuedouble);
+		return buf;
 	}
-	return t;
-fail:
-	scctl_table_free(t);
-	return NULL;
+	text = cJSON_PrintUnformatted(v);
+	if (!text)
+		return NULL;
+	snprintf(buf, len, "%s", text);
+	free(text);
+	return buf;
 }
 
-void scctl_table_right(struct scctl_table *t, size_t col)
+const char *scctl_ts_cell(const char *ts, bool ms, char *buf, size_t len)
 {
-	if (col < t->ncols)
-		t->right[col] = true;
-}
-
-int scctl_table_add(struct scctl_table *t, const char *const *cells)
-{
-	char **row;
-
-	if (t->nrows + 1 >= t->cap) {
-		size_t cap = t->cap * 2;
-		char **grown = realloc(t->cells, cap * t->ncols * sizeof(*grown));
-
-		if (!grown)
-			return -1;
-		memset(grown + t->cap * t->ncols, 0, (cap - t->cap) * t->ncols * sizeof(*grown));
-		t->cells = grown;
-		t->cap = cap;
-	}
-	row = t->cells + (t->nrows + 1) * t->ncols;
-	for (size_t c = 0; c < t->ncols; c++) {
-		row[c] = dup_or_dash(cells[c]);
-		if (!row[c]) {
-			while (c > 0)
-				free(row[--c]);
-			return -1;
-		}
-	}
-	t->nrows++;
-	return 0;
-}
-
-/* Display width: UTF-8 code points (names may be Chinese; close enough). */
-static size_t width(const char *s)
-{
-	size_t w = 0;
-
-	for (; *s; s++)
-		if (((unsigned char)*s & 0xc0) != 0x80)
-			w++;
-	return w;
-}
-
-void scctl_table_print(const struct scctl_table *t, FILE *out)
-{
-	size_t *w = calloc(t->ncols, sizeof(*w));
-
-	if (!w)
-		return;
-	for (size_t r = 0; r <= t->nrows; r++)
-		for (size_t c = 0; c < t->ncols; c++) {
-			size_t cw = width(t->cells[r * t->ncols + c]);
-
-			if (cw > w[c])
-				w[c] = cw;
-		}
-	for (size_t r = 0; r <= t->nrows; r++) {
-		for (size_t c = 0; c < t->ncols; c++) {
-			const char *s = t->cells[r * t->ncols + c];
-			size_t pad = w[c] - width(s);
-			bool last = c + 1 == t->ncols;
-
-			if (c > 0)
-				fputs("  ", out);
-			if (t->right[c])
-				fprintf(out, "%*s%s", (int)pad, "", s);
-			else
-				fprintf(out, "%s%*s", s, last ? 0 : (int)pad, "");
-		}
-		fputc('\n', out);
-	}
-	free(w);
-}
-
-void scctl_table_free(struct scctl_table *t)
-{
-	if (!t)
-		return;
-	if (t->cells)
-		for (size_t i = 0; i < (t->nrows + 1) * t->ncols; i++)
-			free(t->cells[i]);
-	free(t->cells);
-	free(t->right);
-	free(t);
+	/* "2026-11-23T08:00:00.250Z": sc_ts(), the only form the database sends. */
+	if (!ts || strlen(ts) != 24 || ts[10] != 'T' || ts[19] != '.' || ts[23] != 'Z')
+		return ts;
+	snprintf(buf, len, "%.10s %.*s", ts, ms ? 12 : 8, ts + 11);
+	return buf;
 }

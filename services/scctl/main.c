@@ -32,6 +32,23 @@ static const struct command commands[] = {
 	 "      revoke a token by its id\n"
 	 "  token list\n"
 	 "      list tokens (never the tokens themselves)\n"},
+	{"queue", scctl_queue,
+	 "queue PROVINCE [--state S] [--manual] [--limit N] [--cursor C]\n"
+	 "      the province's tickets, newest first: state, mode, next SLA deadline,\n"
+	 "      SLA risk, holder; S is open (default) or a ticket state, --manual is\n"
+	 "      --state manual; N is 1 to 500 (default 50); C is the \"next\" of the\n"
+	 "      page before (--json), or the cursor printed on stderr\n"},
+	{"ticket", scctl_ticket,
+	 "ticket TICKET\n"
+	 "      one ticket with its orders, SLA clocks and escalations\n"},
+	{"history", scctl_history,
+	 "history TICKET\n"
+	 "      everything that happened to the ticket in time order: requests, state\n"
+	 "      changes, orders and their events, SLA clocks, warnings, breaches,\n"
+	 "      escalations, feedback\n"},
+	{"engineers", scctl_engineers,
+	 "engineers PROVINCE\n"
+	 "      engineers based in or covering the province: state, load / capacity, skills\n"},
 	{"assign", scctl_assign,
 	 "assign TICKET --engineer ID|--partner ID [--mode onsite|remote|outsourced] [--reason R]\n"
 	 "      offer a waiting (new, manual) or only offered ticket to this engineer or\n"
@@ -65,7 +82,12 @@ static void usage(FILE *out)
 	      "commands:\n", out);
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		fprintf(out, "  %s", commands[i].usage);
-	fputs("\nexit status: 0 success, 1 failure (bad configuration included), 2 bad usage\n"
+	fputs("\nexit status:\n"
+	      "  0  success (an empty list too)\n"
+	      "  1  failure, the reason on stderr: not found (ticket, province, ...), refused\n"
+	      "     (not open, in progress, no capacity, ...), bad configuration, or the\n"
+	      "     database unreachable (\"cannot connect to the database\")\n"
+	      "  2  bad usage: unknown command or flag, missing or malformed argument\n"
 	      "\nconfiguration:\n", out);
 	config_usage(out, "scctl");
 }

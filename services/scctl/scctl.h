@@ -14,7 +14,9 @@
  * aligned table, or JSON with --json; errors on stderr as
  * "scctl: <what failed>: <why>". Exit status SCCTL_OK, SCCTL_USAGE (unknown
  * command or flag, missing or malformed argument) or SCCTL_FAIL (anything
- * else, bad configuration included).
+ * else: refused, not found, bad configuration, and the database unreachable,
+ * told by "cannot connect to the database" on stderr; the contract allows
+ * no fourth code).
  */
 
 #include <stdbool.h>
@@ -55,6 +57,15 @@ int scctl_cancel(struct scctl *ctx, int argc, char **argv);
 /* pause.c: a ticket's SLA clocks waiting on the customer (issue 6). */
 int scctl_pause(struct scctl *ctx, int argc, char **argv);
 int scctl_resume(struct scctl *ctx, int argc, char **argv);
+/*
+ * Views (issue 7): the API's own SQL functions called with hq scope, their
+ * JSON printed with --json, else tables. views.c: queue, engineers;
+ * ticket.c: ticket, history.
+ */
+int scctl_queue(struct scctl *ctx, int argc, char **argv);
+int scctl_engineers(struct scctl *ctx, int argc, char **argv);
+int scctl_ticket(struct scctl *ctx, int argc, char **argv);
+int scctl_history(struct scctl *ctx, int argc, char **argv);
 
 /* ---- migrations embedded at build time (cmake/embed_sql.cmake) --------- */
 
@@ -116,19 +127,73 @@ int scctl_exec(PGconn *conn, const char *what, const char *sql)
 /* Prints v formatted on stdout followed by a newline. 0 or -1. */
 int scctl_print_json(const cJSON *v) __attribute__((warn_unused_result));
 
-/* An aligned text table: a header row, then rows of strings. */
+/*
+ * Calls one of the API's functions (schema/040_api.sql: sc_api_*, scope
+ * first, answering (status, body)) as the operator: `sql` is a constant of
+ * ours, "SELECT status, body FROM sc_api_x('hq', NULL, NULL, NULL, $1 ...)".
+ * Returns the parsed body (caller cJSON_Delete()s) with the HTTP-like
+ * status in *status, or NULL after printing "scctl: <what>: <why>".
+ */
+cJSON *scctl_api_call(PGconn *conn, const char *what, const char *sql, int nparams,
+		      const char *const *params, int *status) __attribute__((warn_unused_result));
+
+/*
+ * Prints a non-200 answer's {"error", "detail"} as "scctl: <what>: detail
+ * (error)" and returns the exit status: SCCTL_USAGE for 400 (a value of the
+ * caller's), else SCCTL_FAIL (404 not found, 409 refused, ...).
+ */
+int scctl_api_refused(const char *what, int status, const cJSON *body);
+
+/* o[key] when it is a string, else NULL. */
+const char *scctl_json_str(const cJSON *o, const char *key);
+
+/*
+ * v as a table cell: a string as it is, a number or boolean as text, an
+ * object or array as compact JSON (into buf, truncated to len), NULL for
+ * null or missing (printed "-").
+ */
+const char *scctl_json_cell(const cJSON *v, char *buf, size_t len);
+
+/*
+ * A timestamp of the database (sc_ts: "2026-11-23T08:00:00.250Z") as a
+ * table shows it, UTC: "2026-11-23 08:00:00" (ms: "...08:00:00.250"), into
+ * buf. Anything else is returned as it is (NULL too).
+ */
+const char *scctl_ts_cell(const char *ts, bool ms, char *buf, size_t len);
+
+/* ---- tables (table.c) --------------------------------------------------- */
+
+/*
+ * An aligned text table: a header row, then rows of strings, columns
+ * padded by display width (scctl_display_width).
+ */
 struct scctl_table;
 
-/* ncols headers (copied). NULL on allocation failure. */
+/*
+ * ncols headers (copied); headers NULL makes a table printed without a
+ * header row (a "key  value" block). NULL on allocation failure.
+ */
 struct scctl_table *scctl_table_new(size_t ncols, const char *const *headers)
 	__attribute__((warn_unused_result));
 /* Right-aligns column col (numbers). */
 void scctl_table_right(struct scctl_table *t, size_t col);
-/* Appends a row of ncols cells (copied; NULL prints as "-"). 0 or -1. */
+/*
+ * Appends a row of ncols cells (copied; NULL prints as "-", a control
+ * character as a space). 0 or -1.
+ */
 int scctl_table_add(struct scctl_table *t, const char *const *cells)
 	__attribute__((warn_unused_result));
+/* Rows added so far (the header not counted). */
+size_t scctl_table_rows(const struct scctl_table *t);
 void scctl_table_print(const struct scctl_table *t, FILE *out);
 /* scctl_table_free(NULL) does nothing. */
 void scctl_table_free(struct scctl_table *t);
+
+/*
+ * Terminal columns that UTF-8 text s takes: East Asian wide and fullwidth
+ * characters (Chinese names) 2, combining marks 0, anything else (an
+ * invalid byte included) 1.
+ */
+size_t scctl_display_width(const char *s);
 
 #endif
