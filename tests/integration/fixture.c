@@ -130,3 +130,15 @@ out:
 	close(fd);
 	return v;
 }
+
+double fixture_wait_metric(struct harness *h, pid_t pid, const char *series, double want,
+			   int timeout_ms)
+{
+	const struct timespec step = { .tv_nsec = 20 * 1000 * 1000 };
+	double v = fixture_metric(h, pid, series);
+	for (int waited = 0; v != want && waited < timeout_ms; waited += 20) {
+		nanosleep(&step, NULL);
+		v = fixture_metric(h, pid, series);
+	}
+	return v;
+}

@@ -55,4 +55,12 @@ char *fixture_wait_payload(struct harness_mqtt *m, const char *topic, const char
  */
 double fixture_metric(struct harness *h, pid_t pid, const char *series);
 
+/*
+ * Polls fixture_metric until the series reads `want` or timeout_ms passes;
+ * returns the last value read. A service counts an event when its commit
+ * is answered, a little after the rows are visible to the test.
+ */
+double fixture_wait_metric(struct harness *h, pid_t pid, const char *series, double want,
+			   int timeout_ms);
+
 #endif

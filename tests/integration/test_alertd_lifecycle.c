@@ -139,7 +139,7 @@ static int test_scan(void)
 	CHECK(fixture_metric(h, alertd, "sc_alertd_lifecycle_scans_total") >= 3);
 	CHECK(sql_long(LIFECYCLE_ALERTS) == 3);
 	CHECK(sql_long("SELECT count(*) FROM ticket") == 3);
-	CHECK(fixture_metric(h, alertd, "sc_alertd_lifecycle_due") == 3);
+	CHECK(fixture_wait_metric(h, alertd, "sc_alertd_lifecycle_due", 3, 5000) == 3);
 
 	/* L1's latest telemetry says 9960 h: 960 since maintenance, due. */
 	CHECK(harness_sql_exec(h, "WITH x AS (SELECT jsonb_build_array(jsonb_build_object("
@@ -151,8 +151,9 @@ static int test_scan(void)
 	CHECK(wait_count("SELECT count(*) FROM ticket WHERE device_id = 'L1' AND reason = 'run_hours'"
 			 " AND description LIKE 'maintenance due: 960.0 run hours since the last"
 			 " maintenance, interval 1000 (lead 50 h)'", 1));
-	CHECK(fixture_metric(h, alertd, "sc_alertd_alerts_total{source=\"lifecycle\",state=\"raised\"}")
-	      == 4);
+	CHECK(fixture_wait_metric(h, alertd,
+				  "sc_alertd_alerts_total{source=\"lifecycle\",state=\"raised\"}", 4,
+				  5000) == 4);
 	rc = 0;
 out:
 	return rc;
@@ -180,8 +181,9 @@ static int test_no_second_and_clear(void)
 	CHECK(wait_count("SELECT count(*) FROM alert WHERE device_id = 'L2' AND state = 'cleared'", 1));
 	CHECK(sql_long("SELECT count(*) FROM ticket WHERE device_id = 'L2' AND state = 'cleared'"
 		       " AND state_reason LIKE 'alert %% cleared'") == 1);
-	CHECK(fixture_metric(h, alertd, "sc_alertd_alerts_total{source=\"lifecycle\",state=\"cleared\"}")
-	      == 1);
+	CHECK(fixture_wait_metric(h, alertd,
+				  "sc_alertd_alerts_total{source=\"lifecycle\",state=\"cleared\"}", 1,
+				  5000) == 1);
 	CHECK(sql_long("SELECT count(*) FROM (SELECT device_id, rule_id FROM alert WHERE state = 'firing'"
 		       " GROUP BY 1, 2 HAVING count(*) > 1) d") == 0);
 	rc = 0;

@@ -132,7 +132,7 @@ static void test_leap_years(void **state)
 /* days_from_civil must agree with the C library on every day of 1600-2400. */
 static void test_against_timegm(void **state)
 {
-	char buf[TIME_RFC3339_LEN], text[32];
+	char buf[TIME_RFC3339_LEN], text[64];
 
 	(void)state;
 	for (time_t t = INT64_C(-11676096000); t < INT64_C(13569465600); t += 86400 + 3671) {
