@@ -55,6 +55,8 @@ int scctl_cancel(struct scctl *ctx, int argc, char **argv);
 /* pause.c: a ticket's SLA clocks waiting on the customer (issue 6). */
 int scctl_pause(struct scctl *ctx, int argc, char **argv);
 int scctl_resume(struct scctl *ctx, int argc, char **argv);
+/* broker.c: the broker's accounts and ACL from the master data (issue 7). */
+int scctl_broker_auth(struct scctl *ctx, int argc, char **argv);
 
 /* ---- migrations embedded at build time (cmake/embed_sql.cmake) --------- */
 
