@@ -399,18 +399,30 @@ static int choose_secrets(struct accounts *a, const struct accounts *old_creds,
 
 /* ---- writing ---------------------------------------------------------- */
 
-/* Opens DIR/NAME.tmp with mode (whatever the umask). NULL (printed). */
-static FILE *open_tmp(const char *tmp, mode_t mode)
+/*
+ * Opens tmp, the new version of path, with mode (whatever the umask). It
+ * keeps the group of an existing path: the operator gives passwd to group
+ * mosquitto once (docs/broker-security.md), and later runs must not take
+ * it back. NULL (printed).
+ */
+static FILE *open_tmp(const char *tmp, const char *path, mode_t mode)
 {
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 	FILE *f = NULL;
-	if (fd < 0 || fchmod(fd, mode) != 0 || (f = fdopen(fd, "w")) == NULL) {
-		scctl_error(WHAT, "cannot write %s: %s", tmp, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return NULL;
-	}
+	struct stat st;
+	if (fd < 0 || fchmod(fd, mode) != 0)
+		goto fail;
+	if (stat(path, &st) == 0 && fchown(fd, (uid_t)-1, st.st_gid) != 0)
+		log_warn("cannot keep the group of %s: %s gid=%u", path, strerror(errno),
+			 (unsigned)st.st_gid);
+	if ((f = fdopen(fd, "w")) == NULL)
+		goto fail;
 	return f;
+fail:
+	scctl_error(WHAT, "cannot write %s: %s", tmp, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return NULL;
 }
 
 /* Flushes f to disk, closes it and renames tmp to path. 0 or -1 (printed). */
@@ -476,7 +488,7 @@ static int write_files(const char *dir, const struct accounts *a)
 	 * passwords that the next run keeps. */
 	snprintf(path, sizeof(path), "%s/credentials", dir);
 	snprintf(tmp, sizeof(tmp), "%s/.credentials.tmp", dir);
-	if ((f = open_tmp(tmp, 0600)) == NULL)
+	if ((f = open_tmp(tmp, path, 0600)) == NULL)
 		return -1;
 	fputs("# Broker accounts, written by `scctl broker-auth`: KIND USER PASSWORD.\n"
 	      "# Secret: hand each actor its own line only.\n", f);
@@ -488,7 +500,7 @@ static int write_files(const char *dir, const struct accounts *a)
 	/* 0640: mosquitto reads it through its group (docs/broker-security.md). */
 	snprintf(path, sizeof(path), "%s/passwd", dir);
 	snprintf(tmp, sizeof(tmp), "%s/.passwd.tmp", dir);
-	if ((f = open_tmp(tmp, 0640)) == NULL)
+	if ((f = open_tmp(tmp, path, 0640)) == NULL)
 		return -1;
 	for (size_t i = 0; i < a->n; i++)
 		fprintf(f, "%s:%s\n", a->v[i].name, a->v[i].hash);
@@ -497,7 +509,7 @@ static int write_files(const char *dir, const struct accounts *a)
 
 	snprintf(path, sizeof(path), "%s/acl", dir);
 	snprintf(tmp, sizeof(tmp), "%s/.acl.tmp", dir);
-	if ((f = open_tmp(tmp, 0644)) == NULL)
+	if ((f = open_tmp(tmp, path, 0644)) == NULL)
 		return -1;
 	write_acl(f, a);
 	return commit_tmp(f, tmp, path);
