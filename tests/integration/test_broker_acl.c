@@ -18,7 +18,8 @@
  *  6. the four services run over ssl:// with their generated credentials
  *     (mqsub and Paho both verify the broker against the CA): telemetry ->
  *     alert -> ticket -> offer to E-HA-3, who reads it as itself and
- *     accepts -> respond clock stopped.
+ *     accepts -> respond clock stopped; under the wrong CA, Paho (sc-alertd)
+ *     never connects.
  *
  * Unauthorised publishes are dropped silently (MQTT 3.1.1), so each
  * negative case publishes the forbidden message first and an allowed control
@@ -399,6 +400,29 @@ int main(void)
 				  "where t.device_id = 'D1' and c.clock = 'respond' and c.state = 'stopped'",
 			       1, WAIT_MS));
 	CHECK(harness_sql_long(h, "select count(*) from ticket where device_id = 'D1' and state = 'assigned'") == 1);
+
+	/* Paho (sc-alertd has no inbound client) checks the broker against
+	 * SC_MQTT_CAFILE: under a CA that did not sign it, it never connects.
+	 * (mqsub's own wrong-CA case is in test_mqsub.) */
+	{
+		char url[64], user[64], pass[128], ca[224], logp[192];
+		snprintf(url, sizeof(url), "SC_MQTT_URL=ssl://127.0.0.1:%d", sport);
+		snprintf(user, sizeof(user), "SC_MQTT_USER=sc-alertd");
+		snprintf(pass, sizeof(pass), "SC_MQTT_PASS=%s", pass_of("sc-alertd"));
+		snprintf(ca, sizeof(ca), "SC_MQTT_CAFILE=%s/other.crt", tls);
+		const char *env[] = { url, user, pass, ca, "SC_INSTANCE=badca", NULL };
+		pid_t badca = harness_spawn(h, "sc-alertd", env, NULL);
+		CHECK(badca > 0);
+		snprintf(logp, sizeof(logp), "%s/sc-alertd-2.log", harness_dir(h));
+		for (int i = 0; i < 100 && !file_has(logp, "mqtt connect failed"); i++) {
+			struct timespec ms100 = { 0, 100000000 };
+			nanosleep(&ms100, NULL);
+		}
+		bool failed = file_has(logp, "mqtt connect failed");
+		bool connected = file_has(logp, "mqtt connected");
+		(void)harness_stop_program(h, badca, SIGTERM);
+		CHECK(failed && !connected);
+	}
 
 	for (int i = 0; i < 4; i++) {
 		CHECK(harness_stop_program(h, pids[i], SIGTERM) == 0);
