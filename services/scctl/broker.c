@@ -289,7 +289,9 @@ static int load_old(const char *path, bool creds, struct accounts *out)
 			continue;
 		*secret++ = '\0';
 		struct account *ac = accounts_add(out, "", name);
-		if (ac == NULL || (ac->secret = strdup(secret)) == NULL ||
+		if (ac == NULL)
+			goto out;
+		if ((ac->secret = strdup(secret)) == NULL ||
 		    (kind != NULL && (ac->kind_old = strdup(kind)) == NULL)) {
 			scctl_error(WHAT, "out of memory");
 			goto out;

@@ -704,8 +704,10 @@ int harness_make_certs(struct harness *h, const char *dir)
     int n = snprintf(script, sizeof script,
                      "set -e; mkdir -p '%s'; cd '%s'; "
                      "k='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes'; "
-                     "openssl req -x509 $k -keyout ca.key -out ca.crt -subj /CN=sc-test-ca -days 2; "
-                     "openssl req -x509 $k -keyout other.key -out other.crt -subj /CN=other-ca -days 2; "
+                     "openssl req -x509 $k -keyout ca.key -out ca.crt -subj /CN=sc-test-ca "
+                     "-days 2; "
+                     "openssl req -x509 $k -keyout other.key -out other.crt -subj /CN=other-ca "
+                     "-days 2; "
                      "openssl req $k -keyout srv.key -out srv.csr -subj /CN=localhost; "
                      "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > ext; "
                      "openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial "
