@@ -4,8 +4,9 @@
  * both listeners, no anonymous access, the accounts and ACL that
  * `scctl broker-auth` makes from the master data), with a throwaway CA.
  *
- *  1. broker-auth writes passwd, acl and a 0600 credentials file; a re-run
- *     keeps every password and hash, adds a new device, drops a removed
+ *  1. broker-auth refuses bad usage (status 2); it writes passwd, acl and
+ *     a 0600 credentials file; a re-run keeps every password and hash (and
+ *     the password file's group), adds a new device, drops a removed
  *     partner; an id that is both a device and an engineer is refused;
  *  2. a wrong password, and no account at all, are refused;
  *  3. a device cannot publish as another device (the message reaches no
@@ -207,7 +208,13 @@ int main(void)
 	snprintf(auth_dir, sizeof(auth_dir), "%s/auth", harness_dir(h));
 	CHECK(mkdir(auth_dir, 0755) == 0);
 
-	/* 1. The accounts, and a re-run that keeps them. */
+	/* 1. Bad usage is exit status 2; the accounts; a re-run that keeps them. */
+	{
+		const char *no_out[] = { "broker-auth", NULL };
+		const char *bad_desk[] = { "broker-auth", "--out", auth_dir, "--frontdesk", "sc-x", NULL };
+		CHECK(harness_run(h, "scctl", no_out, out, sizeof(out)) == 2);
+		CHECK(harness_run(h, "scctl", bad_desk, out, sizeof(out)) == 2);
+	}
 	CHECK(broker_auth(out, sizeof(out)) == 0);
 	CHECK(pass_of("D1") != NULL && pass_of("E-HA-3") != NULL && pass_of("PB") != NULL &&
 	      pass_of("frontdesk") != NULL && pass_of("sc-dispatch") != NULL);
