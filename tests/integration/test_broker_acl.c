@@ -229,6 +229,11 @@ int main(void)
 	CHECK(slurp("passwd", after, sizeof(after)) == 0);
 	CHECK(strcmp(before, after) == 0);
 	CHECK(strstr(out, "0 new") != NULL);
+	{
+		const char *json[] = { "--json", "broker-auth", "--out", auth_dir, NULL };
+		CHECK(harness_run(h, "scctl", json, out, sizeof(out)) == 0);
+		CHECK(strstr(out, "\"device\":\t3") != NULL && strstr(out, "\"new\":\t0") != NULL);
+	}
 
 	CHECK(line_of(creds, "D1", false, l1, sizeof(l1)) == 0);
 	CHECK(fixture_import(h, "{\"devices\": [{\"id\": \"D9\", \"site_id\": \"S1\", "
