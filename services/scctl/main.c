@@ -66,6 +66,11 @@ static const struct command commands[] = {
 	{"resume", scctl_resume,
 	 "resume TICKET\n"
 	 "      resume its SLA clocks; deadlines move by the paused calendar time\n"},
+	{"broker-auth", scctl_broker_auth,
+	 "broker-auth --out DIR [--frontdesk NAME]...\n"
+	 "      write the broker's password file, ACL file and a 0600 credentials file\n"
+	 "      into DIR, one account per device, engineer, partner, front desk (default\n"
+	 "      \"frontdesk\") and service; a re-run keeps existing passwords\n"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

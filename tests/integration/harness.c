@@ -433,17 +433,18 @@ out:
 
 /* ---- mosquitto ---------------------------------------------------------- */
 
-/* Writes h->mqtt_conf from deploy/mosquitto.conf.in, the deployed settings
- * with this harness's port and paths. */
-static int mqtt_write_conf(struct harness *h)
+/* Writes h->mqtt_conf from h->mqtt_template (deploy/mosquitto.conf.in: the
+ * deployed settings) with this harness's port and paths, and subst
+ * ("@KEY@=value", NULL-terminated, may be NULL). */
+static int mqtt_write_conf(struct harness *h, const char *const *subst)
 {
-    const char *template_path = SC_SOURCE_DIR "/deploy/mosquitto.conf.in";
+    const char *template_path = h->mqtt_template;
     char data_dir[64], pid_file[96], log_file[96], port[16];
     const struct {
         const char *key;
         const char *value;
-    } subst[] = {
-        {"@PORT@", port}, {"@DATA_DIR@", data_dir},
+    } own[] = {
+        {"@PORT@", port}, {"@DATA_DIR@", data_dir}, {"@ADDR@", "127.0.0.1"},
         {"@PID_FILE@", pid_file}, {"@LOG_FILE@", log_file},
     };
     FILE *in = NULL, *out = NULL;
@@ -453,7 +454,8 @@ static int mqtt_write_conf(struct harness *h)
     snprintf(pid_file, sizeof pid_file, "%s/mosquitto.pid", data_dir);
     snprintf(log_file, sizeof log_file, "%s/mosquitto.log", data_dir);
     snprintf(port, sizeof port, "%d", h->mqtt_port);
-    if (make_dir(data_dir, &h->mqtt_cred) != 0)
+    /* Reconfigured (harness_broker_config), the broker keeps its data dir. */
+    if (access(data_dir, F_OK) != 0 && make_dir(data_dir, &h->mqtt_cred) != 0)
         goto out;
     in = fopen(template_path, "r");
     out = fopen(h->mqtt_conf, "w");
@@ -463,7 +465,7 @@ static int mqtt_write_conf(struct harness *h)
     }
     /* Copy, replacing each @KEY@; an unknown @ is copied as it is. */
     while ((ch = fgetc(in)) != EOF) {
-        char word[16];
+        char word[32];
         size_t n = 0;
         bool replaced = false;
 
@@ -478,11 +480,18 @@ static int mqtt_write_conf(struct harness *h)
                 break;
         }
         word[n] = '\0';
-        for (size_t i = 0; i < sizeof subst / sizeof subst[0]; i++) {
-            if (strcmp(word, subst[i].key) == 0) {
-                fputs(subst[i].value, out);
+        for (size_t i = 0; i < sizeof own / sizeof own[0] && !replaced; i++) {
+            if (strcmp(word, own[i].key) == 0) {
+                fputs(own[i].value, out);
                 replaced = true;
-                break;
+            }
+        }
+        for (const char *const *x = subst; x != NULL && *x != NULL && !replaced; x++) {
+            size_t klen = strlen(word);
+
+            if (strncmp(*x, word, klen) == 0 && (*x)[klen] == '=') {
+                fputs(*x + klen + 1, out);
+                replaced = true;
             }
         }
         if (!replaced)
@@ -503,7 +512,7 @@ out:
     return rc;
 }
 
-static bool port_accepts(int port)
+bool harness_port_accepts(int port)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -540,7 +549,7 @@ static int mqtt_start(struct harness *h)
     for (;;) {
         int status;
 
-        if (port_accepts(h->mqtt_port))
+        if (harness_port_accepts(h->mqtt_port))
             return 0;
         if (waitpid(pid, &status, WNOHANG) == pid) {
             h->mqtt_pid = 0;
@@ -608,6 +617,8 @@ struct harness *harness_start(void)
     snprintf(h->pg_data, sizeof h->pg_data, "%s/pg", h->dir);
     snprintf(h->pg_sock, sizeof h->pg_sock, "%s/sock", h->dir);
     snprintf(h->mqtt_conf, sizeof h->mqtt_conf, "%s/mosquitto.conf", h->dir);
+    snprintf(h->mqtt_template, sizeof h->mqtt_template, "%s",
+             SC_SOURCE_DIR "/deploy/mosquitto.conf.in");
 
     /* Hold the first port while finding the second, so they differ. */
     h->pg_port = harness_free_port(&hold_pg);
@@ -624,7 +635,7 @@ struct harness *harness_start(void)
     snprintf(h->mqtt_url, sizeof h->mqtt_url, "tcp://127.0.0.1:%d", h->mqtt_port);
 
     if (pg_init(h) != 0 || pg_start(h) != 0 || pg_createdb(h) != 0 ||
-        mqtt_write_conf(h) != 0 || mqtt_start(h) != 0)
+        mqtt_write_conf(h, NULL) != 0 || mqtt_start(h) != 0)
         goto fail;
     harness_log("up: dir=%s postgres pid=%d port=%d, mosquitto pid=%d port=%d",
                 h->dir, (int)h->pg_pid, h->pg_port, (int)h->mqtt_pid, h->mqtt_port);
@@ -662,6 +673,51 @@ int harness_restart_broker(struct harness *h)
     if (mqtt_start(h) != 0)
         return -1;
     harness_log("mosquitto restarted pid=%d port=%d", (int)h->mqtt_pid, h->mqtt_port);
+    return 0;
+}
+
+int harness_broker_config(struct harness *h, const char *template_path,
+                          const char *const *subst, const char *cafile)
+{
+    int n1 = snprintf(h->mqtt_template, sizeof h->mqtt_template, "%s", template_path);
+    int n2 = snprintf(h->mqtt_cafile, sizeof h->mqtt_cafile, "%s", cafile ? cafile : "");
+
+    if (n1 < 0 || (size_t)n1 >= sizeof h->mqtt_template || n2 < 0 ||
+        (size_t)n2 >= sizeof h->mqtt_cafile) {
+        harness_log("broker config: path too long");
+        return -1;
+    }
+    snprintf(h->mqtt_url, sizeof h->mqtt_url, "%s://127.0.0.1:%d", cafile ? "ssl" : "tcp",
+             h->mqtt_port);
+    mqtt_stop(h);
+    if (mqtt_write_conf(h, subst) != 0 || mqtt_start(h) != 0)
+        return -1;
+    harness_log("mosquitto reconfigured from %s pid=%d url=%s", template_path,
+                (int)h->mqtt_pid, h->mqtt_url);
+    return 0;
+}
+
+int harness_make_certs(struct harness *h, const char *dir)
+{
+    char script[2048];
+    const char *args[] = {"-c", script, NULL};
+    int n = snprintf(script, sizeof script,
+                     "set -e; mkdir -p '%s'; cd '%s'; "
+                     "k='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes'; "
+                     "openssl req -x509 $k -keyout ca.key -out ca.crt -subj /CN=sc-test-ca "
+                     "-days 2; "
+                     "openssl req -x509 $k -keyout other.key -out other.crt -subj /CN=other-ca "
+                     "-days 2; "
+                     "openssl req $k -keyout srv.key -out srv.csr -subj /CN=localhost; "
+                     "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > ext; "
+                     "openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial "
+                     "-out srv.crt -days 2 -extfile ext; chmod 755 .; chmod 644 *",
+                     dir, dir);
+
+    if (n < 0 || (size_t)n >= sizeof script || harness_run(h, "/bin/sh", args, NULL, 0) != 0) {
+        harness_log("cannot make the test certificates in %s", dir);
+        return -1;
+    }
     return 0;
 }
 

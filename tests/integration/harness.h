@@ -108,6 +108,40 @@ int harness_restart_broker(struct harness *h) __attribute__((warn_unused_result)
  * reopened on next use. 0 or -1. */
 int harness_restart_pg(struct harness *h) __attribute__((warn_unused_result));
 
+/*
+ * Restarts the test broker with the configuration template template_path
+ * (e.g. deploy/mosquitto-prod.conf.in) instead of deploy/mosquitto.conf.in.
+ * The harness fills @PORT@ (its port: harness_mqtt_url()), @ADDR@
+ * (127.0.0.1), @DATA_DIR@, @PID_FILE@, @LOG_FILE@; subst adds more
+ * ("@KEY@=value", NULL-terminated, may be NULL). With cafile (the CA that
+ * signed the broker's certificate; NULL: plain TCP) harness_mqtt_url()
+ * becomes ssl://127.0.0.1:PORT, programs spawned afterwards get
+ * SC_MQTT_CAFILE=cafile, and the harness's MQTT clients verify the broker
+ * against it. Files the broker reads must be readable by user mosquitto
+ * (when the test runs as root). harness_restart_broker() keeps this
+ * configuration. 0 or -1.
+ */
+int harness_broker_config(struct harness *h, const char *template_path,
+                          const char *const *subst, const char *cafile)
+    __attribute__((warn_unused_result));
+
+/*
+ * Makes a throwaway PKI in dir (created if missing, files mode 0644 so user
+ * mosquitto reads them): ca.crt/ca.key, a CA; srv.crt/srv.key, a server
+ * certificate of that CA for IP 127.0.0.1 and DNS localhost; other.crt, a
+ * CA that signed nothing of this server's. Uses the openssl command. 0 or -1.
+ */
+int harness_make_certs(struct harness *h, const char *dir)
+    __attribute__((warn_unused_result));
+
+/* A free TCP port on 127.0.0.1, or -1. The port is found by binding port 0;
+ * if hold is not NULL the bound socket is left open in *hold (the caller
+ * closes it), so that further calls cannot return the same port. */
+int harness_free_port(int *hold);
+
+/* True when something accepts TCP connections on 127.0.0.1:port. */
+bool harness_port_accepts(int port);
+
 /* ---- SQL (libpq, synchronous) ------------------------------------------ */
 
 /* The harness's connection to the test database, (re)connected on demand;
@@ -133,6 +167,22 @@ bool harness_wait_sql(struct harness *h, const char *sql, long expected,
  * NULL on failure. Release with harness_mqtt_free(). */
 struct harness_mqtt *harness_mqtt_connect(struct harness *h,
                                           const char *client_id)
+    __attribute__((warn_unused_result));
+
+/* How harness_mqtt_connect_opts() connects. */
+struct harness_mqtt_opts {
+    const char *client_id;      /* required */
+    const char *user;           /* NULL: none */
+    const char *pass;           /* NULL: none */
+    int port;                   /* 0: the harness broker's port */
+    bool quiet;                 /* do not log a refused connect (expected) */
+};
+
+/* As harness_mqtt_connect() with a user name and password, or to another
+ * listener of the broker (over TLS when harness_broker_config() gave a CA).
+ * NULL if the broker refuses. */
+struct harness_mqtt *harness_mqtt_connect_opts(struct harness *h,
+                                               const struct harness_mqtt_opts *o)
     __attribute__((warn_unused_result));
 
 /* Publishes a NUL-terminated payload and, for QoS 1/2, waits for completion.

@@ -49,6 +49,9 @@ struct harness {
     volatile pid_t mqtt_pid; /* mosquitto, our direct child; 0 if not running */
     char dsn[192];          /* harness_dsn() */
     char mqtt_url[48];      /* harness_mqtt_url() */
+    char mqtt_template[256]; /* broker config template: deploy/mosquitto.conf.in
+                             * or harness_broker_config()'s */
+    char mqtt_cafile[256];  /* CA of the broker's TLS listeners; "" = plain TCP */
     struct harness_cred pg_cred;   /* user postgres when we are root */
     struct harness_cred mqtt_cred; /* user mosquitto when we are root */
     struct harness_program programs[HARNESS_MAX_PROGRAMS]; /* every program started */
@@ -79,11 +82,6 @@ int harness_child_wait(pid_t pid, int timeout_ms);
 /* Sends sig, waits up to timeout_ms, then SIGKILLs and waits. Returns the
  * exit status as harness_child_wait(). */
 int harness_child_stop(pid_t pid, int sig, int timeout_ms);
-
-/* A free TCP port on 127.0.0.1, or -1. The port is found by binding port 0;
- * if hold is not NULL the bound socket is left open in *hold (the caller
- * closes it), so that further calls cannot return the same port. */
-int harness_free_port(int *hold);
 
 /* Sleeps ms milliseconds. */
 void harness_sleep_ms(int ms);

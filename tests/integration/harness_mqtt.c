@@ -41,6 +41,9 @@ struct harness_mqtt {
     MQTTClient client;
     char id[64];                /* client id */
     int port;                   /* the broker's, for TCP_NODELAY */
+    char *user;                 /* NULL: none */
+    char *pass;                 /* NULL: none */
+    char cafile[256];           /* "" = plain TCP; else TLS verified against it */
     /* The last QoS 1 publish the broker acknowledged (deliveryComplete):
      * waiting on it is immediate, where MQTTClient_waitForCompletion polls
      * in 100 ms steps in threaded mode. Guarded by lock. */
@@ -138,6 +141,15 @@ static int connect_once(struct harness_mqtt *m, bool clean, bool verbose)
     opts.cleansession = clean;
     opts.connectTimeout = CONNECT_TIMEOUT_S;
     opts.MQTTVersion = MQTTVERSION_3_1_1;
+    opts.username = m->user;
+    opts.password = m->pass;
+    MQTTClient_SSLOptions ssl = MQTTClient_SSLOptions_initializer;
+    if (m->cafile[0] != '\0') {
+        ssl.trustStore = m->cafile;
+        ssl.enableServerCertAuth = 1;
+        ssl.verify = 1;
+        opts.ssl = &ssl;
+    }
     rc = MQTTClient_connect(m->client, &opts);
     if (rc != MQTTCLIENT_SUCCESS) {
         if (verbose)
@@ -179,8 +191,18 @@ static int ensure_connected_patiently(struct harness_mqtt *m)
 
 struct harness_mqtt *harness_mqtt_connect(struct harness *h, const char *client_id)
 {
+    struct harness_mqtt_opts o = {.client_id = client_id};
+
+    return harness_mqtt_connect_opts(h, &o);
+}
+
+struct harness_mqtt *harness_mqtt_connect_opts(struct harness *h,
+                                               const struct harness_mqtt_opts *o)
+{
+    const char *client_id = o->client_id;
     struct harness_mqtt *m = calloc(1, sizeof *m);
     pthread_condattr_t attr;
+    char url[64];
     int rc;
 
     if (m == NULL) {
@@ -188,7 +210,16 @@ struct harness_mqtt *harness_mqtt_connect(struct harness *h, const char *client_
         return NULL;
     }
     snprintf(m->id, sizeof m->id, "%s", client_id);
-    m->port = h->mqtt_port;
+    m->port = o->port > 0 ? o->port : h->mqtt_port;
+    snprintf(m->cafile, sizeof m->cafile, "%s", h->mqtt_cafile);
+    snprintf(url, sizeof url, "%s://127.0.0.1:%d", m->cafile[0] ? "ssl" : "tcp", m->port);
+    if ((o->user != NULL && (m->user = strdup(o->user)) == NULL) ||
+        (o->pass != NULL && (m->pass = strdup(o->pass)) == NULL)) {
+        harness_log("out of memory");
+        free(m->user);
+        free(m);
+        return NULL;
+    }
     m->tail = &m->head;
     pthread_mutex_init(&m->lock, NULL);
     pthread_condattr_init(&attr);
@@ -196,7 +227,7 @@ struct harness_mqtt *harness_mqtt_connect(struct harness *h, const char *client_
     pthread_cond_init(&m->arrived, &attr);
     pthread_condattr_destroy(&attr);
 
-    rc = MQTTClient_create(&m->client, h->mqtt_url, client_id,
+    rc = MQTTClient_create(&m->client, url, client_id,
                            MQTTCLIENT_PERSISTENCE_NONE, NULL);
     if (rc != MQTTCLIENT_SUCCESS) {
         harness_log("mqtt %s: create failed: %s", client_id, MQTTClient_strerror(rc));
@@ -209,7 +240,7 @@ struct harness_mqtt *harness_mqtt_connect(struct harness *h, const char *client_
         goto fail;
     }
     /* A clean connect drops any session of this id, then the persistent one. */
-    if (connect_once(m, true, true) != 0)
+    if (connect_once(m, true, !o->quiet) != 0)
         goto fail;
     MQTTClient_disconnect(m->client, 1000);
     if (connect_once(m, false, true) != 0)
@@ -375,5 +406,7 @@ void harness_mqtt_free(struct harness_mqtt *m)
     }
     pthread_cond_destroy(&m->arrived);
     pthread_mutex_destroy(&m->lock);
+    free(m->user);
+    free(m->pass);
     free(m);
 }

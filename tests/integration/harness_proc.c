@@ -374,6 +374,10 @@ static int build_env(struct harness *h, int metrics_port,
     snprintf(kv, sizeof kv, "SC_METRICS_ADDR=127.0.0.1:%d", metrics_port);
     if (envv_set(&e, kv) != 0)
         goto out;
+    /* A TLS broker (harness_broker_config()): verify it against its CA. */
+    snprintf(kv, sizeof kv, "SC_MQTT_CAFILE=%s", h->mqtt_cafile);
+    if (h->mqtt_cafile[0] != '\0' && envv_set(&e, kv) != 0)
+        goto out;
     for (const char *const *x = extra_env; x != NULL && *x != NULL; x++)
         if (envv_set(&e, *x) != 0)
             goto out;

@@ -531,32 +531,6 @@ static void test_bad_options(void **state)
 
 /* --- TLS ---------------------------------------------------------------- */
 
-static int free_port(void)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	int port = -1;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-		port = ntohs(sa.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
-
-static bool port_accepts(int port)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-	if (fd >= 0)
-		close(fd);
-	return ok;
-}
-
 static void tls_publish(const char *dir, int port, const char *topic, const char *msg)
 {
 	char cafile[256], portstr[16];
@@ -581,26 +555,15 @@ static bool file_contains(const char *path, const char *needle)
 
 static void test_tls(void **state)
 {
-	char dir[200], conf[256], script[2048], url[64], cafile[256], other[256], logpath[256];
+	char dir[200], conf[256], url[64], cafile[256], other[256], logpath[256];
 	struct rx *rx = &rx_a;
 	(void)state;
 	snprintf(dir, sizeof(dir), "%s/tls", harness_dir(h));
 	/* A CA, a server certificate for 127.0.0.1 and localhost, and a CA
 	 * that signed nothing of this server's. */
-	snprintf(script, sizeof(script),
-		 "set -e; mkdir -p %s; cd %s; "
-		 "k='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes'; "
-		 "openssl req -x509 $k -keyout ca.key -out ca.crt -subj /CN=sc-test-ca -days 2; "
-		 "openssl req -x509 $k -keyout other.key -out other.crt -subj /CN=other-ca -days 2; "
-		 "openssl req $k -keyout srv.key -out srv.csr -subj /CN=localhost; "
-		 "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > ext; "
-		 "openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial "
-		 "-out srv.crt -days 2 -extfile ext; chmod 644 *",
-		 dir, dir);
-	const char *sh[] = { "-c", script, NULL };
-	assert_int_equal(harness_run(h, "/bin/sh", sh, NULL, 0), 0);
+	assert_int_equal(harness_make_certs(h, dir), 0);
 
-	int port = free_port();
+	int port = harness_free_port(NULL);
 	assert_true(port > 0);
 	snprintf(conf, sizeof(conf), "%s/mosquitto.conf", dir);
 	FILE *f = fopen(conf, "w");
@@ -612,8 +575,8 @@ static void test_tls(void **state)
 	const char *margs[] = { "-c", conf, NULL };
 	pid_t mosq = harness_spawn(h, "/usr/sbin/mosquitto", NULL, margs);
 	assert_true(mosq > 0);
-	WAIT(port_accepts(port), 5000);
-	assert_true(port_accepts(port));
+	WAIT(harness_port_accepts(port), 5000);
+	assert_true(harness_port_accepts(port));
 
 	snprintf(cafile, sizeof(cafile), "%s/ca.crt", dir);
 	snprintf(other, sizeof(other), "%s/other.crt", dir);
