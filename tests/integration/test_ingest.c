@@ -176,9 +176,15 @@ int main(void)
 	CHECK(harness_sql_long(h, "select count(*) from telemetry where device_id = 'D1'") == 2);
 
 	/* Rejections are counted by reason. */
-	CHECK(fixture_metric(h, ingest, "sc_ingest_rejected_total{reason=\"bad_json\"}") == 2);
-	CHECK(fixture_metric(h, ingest, "sc_ingest_rejected_total{reason=\"unknown_customer\"}") == 1);
-	CHECK(fixture_metric(h, ingest, "sc_ingest_messages_total{kind=\"telemetry\",result=\"duplicate\"}") == 1);
+	CHECK(fixture_wait_metric(h, ingest,
+				  "sc_ingest_rejected_total{reason=\"bad_json\"}",
+				  2, 5000) == 2);
+	CHECK(fixture_wait_metric(h, ingest,
+				  "sc_ingest_rejected_total{reason=\"unknown_customer\"}",
+				  1, 5000) == 1);
+	CHECK(fixture_wait_metric(h, ingest,
+				  "sc_ingest_messages_total{kind=\"telemetry\",result=\"duplicate\"}",
+				  1, 5000) == 1);
 
 	/* Clean stop. */
 	CHECK(harness_stop_program(h, ingest, SIGTERM) == 0);

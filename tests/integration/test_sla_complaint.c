@@ -126,7 +126,9 @@ int main(void)
 	sleep(1);
 	CHECK(q(h, "SELECT count(*) FROM escalation WHERE ticket_id = '%s'", f) == 0);
 	CHECK(q(h, "SELECT count(*) FROM escalation WHERE ticket_id = '%s'", k2) == 0);
-	CHECK(fixture_metric(h, slamon, "sc_slamon_events_total{kind=\"escalation\"}") == 3);
+	CHECK(fixture_wait_metric(h, slamon,
+				  "sc_slamon_events_total{kind=\"escalation\"}",
+				  3, 5000) == 3);
 
 	CHECK(harness_stop_program(h, slamon, SIGTERM) == 0);
 	slamon = -1;

@@ -201,9 +201,15 @@ int main(void)
 	CHECK(harness_sql_long(h, "SELECT count(*) FROM feedback WHERE ticket_id IN (SELECT id FROM ticket"
 				  " WHERE category <> 'complaint')") == 3);
 
-	CHECK(fixture_metric(h, slamon, "sc_slamon_feedback_total{result=\"recorded\"}") == 2);
-	CHECK(fixture_metric(h, slamon, "sc_slamon_feedback_total{result=\"repeat\"}") == 1);
-	CHECK(fixture_metric(h, slamon, "sc_slamon_feedback_total{result=\"rejected\"}") == 5);
+	CHECK(fixture_wait_metric(h, slamon,
+				  "sc_slamon_feedback_total{result=\"recorded\"}",
+				  2, 5000) == 2);
+	CHECK(fixture_wait_metric(h, slamon,
+				  "sc_slamon_feedback_total{result=\"repeat\"}",
+				  1, 5000) == 1);
+	CHECK(fixture_wait_metric(h, slamon,
+				  "sc_slamon_feedback_total{result=\"rejected\"}",
+				  5, 5000) == 5);
 
 	CHECK(harness_stop_program(h, slamon, SIGTERM) == 0);
 	slamon = -1;
