@@ -219,8 +219,20 @@ static void pub_complete(struct pub_ctx *p, int status)
 	free(p);
 }
 
+/*
+ * An MQTT 5 broker answers a publish it will not take (mosquitto: a topic
+ * outside the ACL, 0x87 not authorized) with a PUBACK carrying a reason code
+ * of 0x80 or more, and drops the message. That is a failure, not a delivery:
+ * the outbox keeps the row instead of deleting it.
+ */
 static void on_pub_success(void *ctx, MQTTAsync_successData5 *resp)
 {
+	if (resp != NULL && resp->reasonCode >= MQTTREASONCODE_UNSPECIFIED_ERROR) {
+		log_warn("mqtt publish refused by the broker: %s reason=0x%02x",
+			 MQTTReasonCode_toString(resp->reasonCode), (unsigned)resp->reasonCode);
+		pub_complete(ctx, -1);
+		return;
+	}
 	pub_complete(ctx, 0);
 }
 

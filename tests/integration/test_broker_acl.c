@@ -436,6 +436,32 @@ int main(void)
 		CHECK(failed && !connected);
 	}
 
+	/* 7. An event on a topic outside the services' ACL (a new outbox topic
+	 * nobody added to broker.c) is refused by the broker with a PUBACK
+	 * reason code: the relay keeps its row and counts the error instead of
+	 * deleting it as published, while an allowed event beside it goes out. */
+	CHECK(harness_sql_exec(h, "insert into outbox (topic, payload) values"
+				  " ('sc/v1/not-in-the-acl/x', '{\"n\": 1}'),"
+				  " ('sc/v1/ops/HA/tickets', '{\"acl_probe\": true}')") == 0);
+	CHECK(harness_wait_sql(h, "select count(*) from outbox where topic = 'sc/v1/ops/HA/tickets'",
+			       0, WAIT_MS));
+	{
+		/* Whichever service leads the relay counts it. */
+		double errors = 0;
+		for (int i = 0; i < 50 && errors == 0; i++) {
+			struct timespec ms100 = { 0, 100000000 };
+			nanosleep(&ms100, NULL);
+			for (int j = 0; j < 4; j++) {
+				double e = fixture_metric(h, pids[j], "sc_outbox_errors_total");
+				errors += e > 0 ? e : 0;
+			}
+		}
+		CHECK(errors > 0);
+	}
+	CHECK(harness_sql_long(h, "select count(*) from outbox where topic = 'sc/v1/not-in-the-acl/x'")
+	      == 1);
+	CHECK(harness_sql_exec(h, "delete from outbox where topic = 'sc/v1/not-in-the-acl/x'") == 0);
+
 	for (int i = 0; i < 4; i++) {
 		CHECK(harness_stop_program(h, pids[i], SIGTERM) == 0);
 		pids[i] = 0;
