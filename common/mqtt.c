@@ -238,6 +238,9 @@ static void on_pub_success(void *ctx, MQTTAsync_successData5 *resp)
 
 static void on_pub_failure(void *ctx, MQTTAsync_failureData5 *resp)
 {
+	if (resp != NULL && resp->reasonCode >= MQTTREASONCODE_UNSPECIFIED_ERROR)
+		log_warn("mqtt publish refused by the broker: %s reason=0x%02x",
+			 MQTTReasonCode_toString(resp->reasonCode), (unsigned)resp->reasonCode);
 	pub_complete(ctx, resp && resp->code < 0 ? resp->code : -1);
 }
 
