@@ -360,7 +360,7 @@ int http_init(struct api *a)
 	}
 	a->inflight = metrics_gauge(s->metrics, "sc_api_requests_in_flight",
 				    "HTTP requests waiting for their answer", "");
-	log_info("listening addr=%s", s->cfg.http_addr);
+	log_info("listening addr=%s db_connections=%d", s->cfg.http_addr, pool_size(a->pool));
 	return 0;
 }
 
