@@ -173,6 +173,7 @@ void engineers_status(struct api_call *c);
 void provinces_kpi(struct api_call *c);
 void provinces_engineers(struct api_call *c);
 void provinces_escalations(struct api_call *c);
+void provinces_partners(struct api_call *c);
 void zone_page(struct api_call *c);
 void health_get(struct api_call *c);
 

@@ -51,6 +51,7 @@ static const struct api_route routes[] = {
 	{ "GET", "/v1/provinces/{}/engineers", "provinces_engineers", true, provinces_engineers },
 	{ "GET", "/v1/provinces/{}/escalations", "provinces_escalations", true,
 	  provinces_escalations },
+	{ "GET", "/v1/provinces/{}/partners", "provinces_partners", true, provinces_partners },
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 

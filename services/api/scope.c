@@ -34,6 +34,7 @@ static const struct {
 	{ "api_province_kpi", "sc_api_province_kpi", 1 },
 	{ "api_province_engineers", "sc_api_province_engineers", 1 },
 	{ "api_province_escalations", "sc_api_province_escalations", 2 },
+	{ "api_province_partners", "sc_api_province_partners", 1 },
 };
 
 int scope_prepare(struct pool *pool)

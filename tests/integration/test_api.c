@@ -330,7 +330,8 @@ static int build_requests(struct req *r)
 				"/v1/orders?province=HB", "/v1/orders?state=open",
 				"/v1/provinces/HA/kpi", "/v1/provinces/HB/kpi",
 				"/v1/provinces/HA/engineers", "/v1/provinces/HB/engineers",
-				"/v1/provinces/HA/escalations", "/v1/provinces/HB/escalations" };
+				"/v1/provinces/HA/escalations", "/v1/provinces/HB/escalations",
+				"/v1/provinces/HA/partners", "/v1/provinces/HB/partners" };
 	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
 		r[n].method = "GET";
 		snprintf(r[n].path, sizeof(r[n].path), "%s", lists[i]);
@@ -444,6 +445,9 @@ static int scoped_answers(void)
 	EXPECT(200, "GET", "/v1/provinces/HA/kpi", R_PROV_HA, NULL, "\"open_total\"");
 	EXPECT(404, "GET", "/v1/provinces/XX/kpi", R_HQ, NULL, NULL);
 	EXPECT(403, "GET", "/v1/provinces/HA/engineers", R_ENG_HA, NULL, NULL);
+	EXPECT(200, "GET", "/v1/provinces/HA/partners", R_PROV_HA, NULL, "\"P-HA\"");
+	EXPECT(403, "GET", "/v1/provinces/HB/partners", R_DISP_HA, NULL, "forbidden");
+	EXPECT(403, "GET", "/v1/provinces/HA/partners", R_PART_HA, NULL, NULL);
 	EXPECT(200, "GET", "/v1/orders?mine=1", R_PART_HA, NULL, w_pha);
 	EXPECT(200, "GET", "/v1/orders?mine=1", R_ENG_HA, NULL, w_eha);
 	EXPECT(200, "GET", "/v1/orders?province=HB", R_HQ, NULL, w_phb);
@@ -815,7 +819,7 @@ static int openapi_paths(void)
 	}
 	fclose(f);
 	printf("openapi: %d operations answered, %d failed\n", n, fails);
-	return n >= 13 && fails == 0 ? 0 : -1;
+	return n >= 15 && fails == 0 ? 0 : -1;
 }
 
 static int revoked(struct harness *h)
