@@ -110,6 +110,8 @@ static const struct config_key {
 	{ "SC_ALERTD_PARTITIONS", KEY_INT, offsetof(struct config, alertd_partitions), "8",
 	  "device partitions the sc-alertd instances share (the same for every instance)",
 	  P_ALERTD, 1, 64 },
+	{ "SC_API_DB_CONNECTIONS", KEY_INT, offsetof(struct config, api_db_connections), "4",
+	  "sc-api database connections; each request goes to the least busy one", P_API, 1, 64 },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

@@ -49,6 +49,7 @@ struct config {
 	int alert_flap_cycles;    /* SC_ALERT_FLAP_CYCLES: fire/clear cycles before folding, 0 off */
 	int alert_flap_window_s;  /* SC_ALERT_FLAP_WINDOW_S: window the cycles are counted in */
 	int alertd_partitions;    /* SC_ALERTD_PARTITIONS: device partitions shared by sc-alertd instances */
+	int api_db_connections;   /* SC_API_DB_CONNECTIONS: sc-api's database connections */
 };
 
 /*

@@ -85,6 +85,13 @@ for svc in "${SERVICES[@]}"; do
   say "started $svc (pid $!, log $LOGS/$svc.log)"
 done
 
+# The zone dashboard with a read-only token for HA in the URL fragment
+# (browsers never send the fragment; the page keeps the token and drops it
+# from the address bar).
+if token=$(build/bin/scctl token create --role province --zone HA); then
+  say "zone dashboard: http://${SC_HTTP_ADDR:-127.0.0.1:8080}/zone/HA#token=$token"
+fi
+
 say "simulating for ${duration} s (Ctrl-C ends the simulation early)"
 # A livelier country than sc-sim's defaults; flags given to demo.sh win.
 build/bin/sc-sim --duration "$duration" --summary --requests-per-min 12 --fault-pct 20 \

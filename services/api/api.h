@@ -6,6 +6,7 @@
  *
  * http.c    evhttp server, routing table, replies, limits, metrics
  * auth.c    Bearer tokens: SHA-256, short cache, lookup in api_token
+ * pool.c    the database connections (SC_API_DB_CONNECTIONS), least busy first
  * scope.c   the caller's scope as SQL parameters; the generic relay of an
  *           sc_api_* function's (status, body) to the client
  * tickets.c orders.c provinces.c zone.c: the endpoints
@@ -38,6 +39,7 @@ struct evhttp_request;
 struct auth;
 struct metric;
 struct api_call;
+struct pool;
 
 /* The caller, from its api_token row. NULL strings are SQL NULL. */
 struct api_scope {
@@ -78,6 +80,7 @@ struct api {
 	struct service *svc;
 	struct evhttp *http;
 	struct auth *auth;
+	struct pool *pool;            /* database connections; [0] is svc->db */
 	struct metric *inflight;     /* gauge: requests waiting for their answer */
 	long long inflight_n;
 };
@@ -118,6 +121,22 @@ int api_list_args(struct api_call *c, char *limit, size_t limit_len, char *curso
 int api_list_filters(struct api_call *c, char *province, size_t plen, char *state, size_t slen,
 		     bool orders) __attribute__((warn_unused_result));
 
+/* ---- pool.c ------------------------------------------------------------ */
+
+/* `n` connections: svc->db and n - 1 new ones. NULL on allocation failure. */
+struct pool *pool_new(struct service *svc, int n) __attribute__((warn_unused_result));
+/* Frees the connections it made (not svc->db); NULL is a no-op. */
+void pool_free(struct pool *p);
+/* Registers a prepared statement on every connection. 0 or -1. */
+int pool_prepare(struct pool *p, const char *name, const char *sql, int nparams)
+	__attribute__((warn_unused_result));
+/* The connected connection with the fewest jobs queued or in flight (ties
+ * round-robin), or NULL when none is connected. Valid until pool_free. */
+struct db *pool_pick(struct pool *p);
+/* True when at least one connection is up. */
+bool pool_connected(const struct pool *p);
+int pool_size(const struct pool *p);
+
 /* ---- auth.c ------------------------------------------------------------ */
 
 struct auth *auth_new(struct api *a) __attribute__((warn_unused_result));
@@ -137,8 +156,8 @@ void auth_check(struct api_call *c);
 void api_relay(struct api_call *c, const char *stmt, int n, const char *const *params);
 /* "api:<role>:<token id>": the actor written to ticket_history. */
 void api_actor(const struct api_call *c, char *buf, size_t len);
-/* Registers every sc_api_* prepared statement. 0 or -1. */
-int scope_prepare(struct db *db) __attribute__((warn_unused_result));
+/* Registers every sc_api_* prepared statement on every connection. 0 or -1. */
+int scope_prepare(struct pool *pool) __attribute__((warn_unused_result));
 
 /* ---- endpoints --------------------------------------------------------- */
 
@@ -154,6 +173,7 @@ void engineers_status(struct api_call *c);
 void provinces_kpi(struct api_call *c);
 void provinces_engineers(struct api_call *c);
 void provinces_escalations(struct api_call *c);
+void provinces_partners(struct api_call *c);
 void zone_page(struct api_call *c);
 void health_get(struct api_call *c);
 

@@ -52,7 +52,7 @@ struct auth *auth_new(struct api *a)
 	if (au == NULL)
 		return NULL;
 	au->api = a;
-	if (db_prepare(a->svc->db, "api_token",
+	if (pool_prepare(a->pool, "api_token",
 		       "SELECT id, role, zone, partner_id, engineer_id FROM sc_api_token($1)", 1) != 0) {
 		free(au);
 		return NULL;
@@ -176,7 +176,8 @@ void auth_check(struct api_call *c)
 		c->route->run(c);
 		return;
 	}
-	if (!db_connected(au->api->svc->db)) {
+	struct db *db = pool_pick(au->api->pool);
+	if (db == NULL) {
 		/* Fail fast rather than hold the client until a reconnect. */
 		api_reply_error(c, 503, "unavailable", "the database is not reachable; retry");
 		return;
@@ -194,7 +195,7 @@ void auth_check(struct api_call *c)
 	}
 	hex[2 * AUTH_HASH_LEN] = '\0';
 	const char *params[1] = { hex };
-	if (db_exec_prepared(au->api->svc->db, "api_token", 1, params, on_token, j) != 0) {
+	if (db_exec_prepared(db, "api_token", 1, params, on_token, j) != 0) {
 		free(j);
 		api_reply_error(c, 503, "unavailable", "out of memory");
 	}

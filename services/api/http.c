@@ -51,6 +51,7 @@ static const struct api_route routes[] = {
 	{ "GET", "/v1/provinces/{}/engineers", "provinces_engineers", true, provinces_engineers },
 	{ "GET", "/v1/provinces/{}/escalations", "provinces_escalations", true,
 	  provinces_escalations },
+	{ "GET", "/v1/provinces/{}/partners", "provinces_partners", true, provinces_partners },
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -360,7 +361,7 @@ int http_init(struct api *a)
 	}
 	a->inflight = metrics_gauge(s->metrics, "sc_api_requests_in_flight",
 				    "HTTP requests waiting for their answer", "");
-	log_info("listening addr=%s", s->cfg.http_addr);
+	log_info("listening addr=%s db_connections=%d", s->cfg.http_addr, pool_size(a->pool));
 	return 0;
 }
 

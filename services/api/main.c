@@ -16,11 +16,11 @@ static const struct service_def def = {
 
 static struct api app;
 
-/* GET /healthz (no token): 200 when the database is connected. */
+/* GET /healthz (no token): 200 when a database connection is up. */
 void health_get(struct api_call *c)
 {
 	static const char ok[] = "{\"status\":\"ok\"}";
-	if (db_connected(c->api->svc->db))
+	if (pool_connected(c->api->pool))
 		api_reply_json(c, 200, ok, sizeof(ok) - 1);
 	else
 		api_reply_error(c, 503, "unavailable", "the database is not reachable");
@@ -43,7 +43,8 @@ int main(int argc, char **argv)
 	app.svc = &svc;
 	svc.app = &app;
 	svc.drain = drain;
-	if ((app.auth = auth_new(&app)) == NULL || scope_prepare(svc.db) != 0) {
+	if ((app.pool = pool_new(&svc, svc.cfg.api_db_connections)) == NULL ||
+	    (app.auth = auth_new(&app)) == NULL || scope_prepare(app.pool) != 0) {
 		log_error("cannot start: out of memory");
 		rc = 1;
 		goto out;
@@ -57,6 +58,7 @@ out:
 	/* The server before the loop it lives on. */
 	http_free(&app);
 	auth_free(app.auth);
+	pool_free(app.pool);
 	service_done(&svc);
 	return rc;
 }

@@ -1,6 +1,7 @@
 /*
- * Province endpoints: KPIs, engineers with their load, recent escalations
- * (contract section 4; the zone dashboard reads them). hq sees every
+ * Province endpoints: KPIs, engineers with their load, recent escalations,
+ * partners with their open orders (contract section 4; the zone dashboard
+ * reads them). hq sees every
  * province, province and dispatcher tokens their own zone only (checked in
  * sc_api_sees_province, inside each statement).
  *
@@ -26,6 +27,12 @@ void provinces_engineers(struct api_call *c)
 {
 	const char *params[1] = { c->params[0] };
 	api_relay(c, "api_province_engineers", 1, params);
+}
+
+void provinces_partners(struct api_call *c)
+{
+	const char *params[1] = { c->params[0] };
+	api_relay(c, "api_province_partners", 1, params);
 }
 
 void provinces_escalations(struct api_call *c)

@@ -34,9 +34,10 @@ static const struct {
 	{ "api_province_kpi", "sc_api_province_kpi", 1 },
 	{ "api_province_engineers", "sc_api_province_engineers", 1 },
 	{ "api_province_escalations", "sc_api_province_escalations", 2 },
+	{ "api_province_partners", "sc_api_province_partners", 1 },
 };
 
-int scope_prepare(struct db *db)
+int scope_prepare(struct pool *pool)
 {
 	char sql[256];
 	for (size_t i = 0; i < sizeof(statements) / sizeof(statements[0]); i++) {
@@ -48,7 +49,7 @@ int scope_prepare(struct db *db)
 		if (len <= 0 || (size_t)len + 2 >= sizeof(sql))
 			return -1;
 		snprintf(sql + len, sizeof(sql) - (size_t)len, ")");
-		if (db_prepare(db, statements[i].name, sql, n) != 0)
+		if (pool_prepare(pool, statements[i].name, sql, n) != 0)
 			return -1;
 	}
 	return 0;
@@ -95,7 +96,8 @@ void api_relay(struct api_call *c, const char *stmt, int n, const char *const *p
 		api_reply_error(c, 500, "internal", "too many parameters");
 		return;
 	}
-	if (!db_connected(c->api->svc->db)) {
+	struct db *db = pool_pick(c->api->pool);
+	if (db == NULL) {
 		api_reply_error(c, 503, "unavailable", "the database is not reachable; retry");
 		return;
 	}
@@ -105,6 +107,6 @@ void api_relay(struct api_call *c, const char *stmt, int n, const char *const *p
 	all[3] = s->engineer[0] != '\0' ? s->engineer : NULL;
 	for (int i = 0; i < n; i++)
 		all[SCOPE_NPARAMS + i] = params[i];
-	if (db_exec_prepared(c->api->svc->db, stmt, SCOPE_NPARAMS + n, all, on_result, c) != 0)
+	if (db_exec_prepared(db, stmt, SCOPE_NPARAMS + n, all, on_result, c) != 0)
 		api_reply_error(c, 503, "unavailable", "out of memory");
 }

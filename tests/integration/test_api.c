@@ -11,6 +11,9 @@
  *    repeat, not yours, bad transition), status;
  *  - bad JSON bodies: 400 with {"error","detail"}; a 70 KB body: 413;
  *  - slow clients (half a request line, a trickled body) do not delay others;
+ *  - database connections (SC_API_DB_CONNECTIONS=4): with three of them held
+ *    by statements waiting on a row lock the test holds, other requests are
+ *    answered on the fourth, and the waiting ones complete once it is freed;
  *  - every path of docs/openapi.yaml answers (not 404/405);
  *  - a revoked token is refused within the cache time; metrics; clean stop.
  */
@@ -74,6 +77,9 @@ static char tokens[NROLES][128];
 static char t_ha1[16], t_ha2[16], t_hac[16], t_hb1[16], t_hbc[16];
 static char w_pha[16], w_phb[16], w_eha[16];
 static int port;
+
+/* sc-api's SC_API_DB_CONNECTIONS in this test. */
+#define POOL_CONNECTIONS 4
 
 /* ---- a minimal HTTP/1.0 client ------------------------------------------ */
 
@@ -324,7 +330,8 @@ static int build_requests(struct req *r)
 				"/v1/orders?province=HB", "/v1/orders?state=open",
 				"/v1/provinces/HA/kpi", "/v1/provinces/HB/kpi",
 				"/v1/provinces/HA/engineers", "/v1/provinces/HB/engineers",
-				"/v1/provinces/HA/escalations", "/v1/provinces/HB/escalations" };
+				"/v1/provinces/HA/escalations", "/v1/provinces/HB/escalations",
+				"/v1/provinces/HA/partners", "/v1/provinces/HB/partners" };
 	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
 		r[n].method = "GET";
 		snprintf(r[n].path, sizeof(r[n].path), "%s", lists[i]);
@@ -438,6 +445,9 @@ static int scoped_answers(void)
 	EXPECT(200, "GET", "/v1/provinces/HA/kpi", R_PROV_HA, NULL, "\"open_total\"");
 	EXPECT(404, "GET", "/v1/provinces/XX/kpi", R_HQ, NULL, NULL);
 	EXPECT(403, "GET", "/v1/provinces/HA/engineers", R_ENG_HA, NULL, NULL);
+	EXPECT(200, "GET", "/v1/provinces/HA/partners", R_PROV_HA, NULL, "\"P-HA\"");
+	EXPECT(403, "GET", "/v1/provinces/HB/partners", R_DISP_HA, NULL, "forbidden");
+	EXPECT(403, "GET", "/v1/provinces/HA/partners", R_PART_HA, NULL, NULL);
 	EXPECT(200, "GET", "/v1/orders?mine=1", R_PART_HA, NULL, w_pha);
 	EXPECT(200, "GET", "/v1/orders?mine=1", R_ENG_HA, NULL, w_eha);
 	EXPECT(200, "GET", "/v1/orders?province=HB", R_HQ, NULL, w_phb);
@@ -629,6 +639,115 @@ out:
 	return rc;
 }
 
+/* Requests on sc-api's connections waiting on the lock (not this one). */
+static const char waiting_sql[] =
+	"SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
+	" AND wait_event_type = 'Lock' AND query LIKE '%sc_api_cancel%'";
+
+/*
+ * A busy connection does not hold the others. The test opens a ticket on
+ * D3 and takes its row lock in its own transaction; a cancel of it then
+ * waits in the server (sc_ticket_cancel locks the row) on the connection
+ * sc-api gave it. Three such cancels occupy three of the four connections
+ * (each goes to the least busy one). While they provably wait
+ * (pg_stat_activity, and no answer on their sockets), reads and a write
+ * are answered: on the fourth connection. Then the lock is released and
+ * the cancels answer: one 200 cancelled, the others 409 not_open.
+ * With one connection, or requests not sent to the least busy one, the
+ * reads would queue behind a waiting cancel and fail here.
+ */
+static int pool_busy(struct harness *h)
+{
+	enum { BUSY = POOL_CONNECTIONS - 1 };
+	int fds[BUSY], rc = -1, answered = 0, cancelled = 0;
+	char sql[256], req[512], p[96], ticket[16];
+	PGconn *lock = PQconnectdb(harness_dsn(h));
+	PGresult *res = NULL;
+	for (int i = 0; i < BUSY; i++)
+		fds[i] = -1;
+	if (open_ticket(h, "S1", "D3", ticket) != 0)
+		goto out;
+	snprintf(sql, sizeof(sql), "BEGIN; SELECT 1 FROM ticket WHERE id = '%s' FOR UPDATE", ticket);
+	res = PQexec(lock, sql);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		fprintf(stderr, "pool: cannot lock the ticket: %s", PQerrorMessage(lock));
+		goto out;
+	}
+	for (int i = 0; i < BUSY; i++) {
+		int n = snprintf(req, sizeof(req),
+				 "POST /v1/tickets/%s/cancel HTTP/1.0\r\nHost: x\r\n"
+				 "Authorization: Bearer %s\r\nContent-Length: 0\r\n\r\n",
+				 ticket, tokens[R_DISP_HA]);
+		if ((fds[i] = connect_api()) < 0 || write_all(fds[i], req, (size_t)n) != 0)
+			goto out;
+		/* One at a time, so each is dispatched while the earlier ones
+		 * are already in flight. */
+		if (!harness_wait_sql(h, waiting_sql, i + 1, 10000))
+			goto out;
+	}
+	/* Reads of every kind and a write, on the one free connection. */
+	snprintf(p, sizeof(p), "/v1/tickets/%s", t_ha2);
+	answered += expect(200, "GET", p, R_PROV_HA, NULL, t_ha2);
+	answered += expect(200, "GET", "/v1/provinces/HA/kpi", R_HQ, NULL, "\"open_total\"");
+	answered += expect(200, "GET", "/v1/tickets?state=open", R_DISP_HB, NULL, NULL);
+	answered += expect(200, "GET", "/v1/orders?mine=1", R_PART_HA, NULL, NULL);
+	answered += expect(200, "POST", "/v1/engineers/E-HA/status", R_ENG_HA,
+			   "{\"ts\": \"2026-01-01T00:00:30Z\", \"state\": \"available\"}", NULL);
+	if (answered != 5)
+		goto out;
+	/* ... while the cancels still wait, unanswered. */
+	if (harness_sql_long(h, waiting_sql) != BUSY) {
+		fprintf(stderr, "pool: the cancels stopped waiting before the lock was released\n");
+		goto out;
+	}
+	for (int i = 0; i < BUSY; i++) {
+		struct pollfd pf = { .fd = fds[i], .events = POLLIN };
+		if (poll(&pf, 1, 0) != 0) {
+			fprintf(stderr, "pool: cancel %d answered while its statement waited\n", i);
+			goto out;
+		}
+	}
+	PQclear(res);
+	res = PQexec(lock, "ROLLBACK");
+	for (int i = 0; i < BUSY; i++) {
+		char buf[4096];
+		size_t len = 0;
+		for (;;) {
+			struct pollfd pf = { .fd = fds[i], .events = POLLIN };
+			if (poll(&pf, 1, 10000) <= 0 || len + 1 >= sizeof(buf))
+				break;
+			ssize_t got = read(fds[i], buf + len, sizeof(buf) - len - 1);
+			if (got <= 0)
+				break;
+			len += (size_t)got;
+		}
+		buf[len] = '\0';
+		int status = 0;
+		if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
+			status = -1;
+		bool ok = status == 200 && strstr(buf, "\"cancelled\"") != NULL;
+		cancelled += ok;
+		if (!ok && (status != 409 || strstr(buf, "not_open") == NULL)) {
+			fprintf(stderr, "pool: cancel %d after the lock: %.300s\n", i, buf);
+			goto out;
+		}
+	}
+	if (cancelled != 1) {
+		fprintf(stderr, "pool: %d cancels applied, expected one\n", cancelled);
+		goto out;
+	}
+	printf("pool: %d connections held by waiting statements, 5 requests answered on the"
+	       " last one, the waiting ones answered after the lock\n", BUSY);
+	rc = 0;
+out:
+	for (int i = 0; i < BUSY; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	PQclear(res);
+	PQfinish(lock);
+	return rc;
+}
+
 /* Every path of docs/openapi.yaml (lines "  /path:") answers each method
  * listed under it with something other than 404/405, for existing ids. */
 static int openapi_paths(void)
@@ -700,7 +819,7 @@ static int openapi_paths(void)
 	}
 	fclose(f);
 	printf("openapi: %d operations answered, %d failed\n", n, fails);
-	return n >= 13 && fails == 0 ? 0 : -1;
+	return n >= 15 && fails == 0 ? 0 : -1;
 }
 
 static int revoked(struct harness *h)
@@ -724,7 +843,7 @@ int main(void)
 	struct harness *h = NULL;
 	pid_t api = -1;
 	int rc = 1;
-	char addr[64];
+	char addr[64], conns[64];
 	signal(SIGPIPE, SIG_IGN);
 	h = fixture_start(master);
 	CHECK(h != NULL);
@@ -734,7 +853,8 @@ int main(void)
 	port = pick_port();
 	CHECK(port > 0);
 	snprintf(addr, sizeof(addr), "SC_HTTP_ADDR=127.0.0.1:%d", port);
-	const char *env[] = { addr, NULL };
+	snprintf(conns, sizeof(conns), "SC_API_DB_CONNECTIONS=%d", POOL_CONNECTIONS);
+	const char *env[] = { addr, conns, NULL };
 	api = harness_spawn(h, "sc-api", env, NULL);
 	CHECK(api > 0);
 	bool up = false;
@@ -751,6 +871,7 @@ int main(void)
 	CHECK(pages(h) == 0);
 	CHECK(bad_bodies() == 0);
 	CHECK(slow_clients() == 0);
+	CHECK(pool_busy(h) == 0);
 	CHECK(openapi_paths() == 0);
 	CHECK(revoked(h) == 0);
 	CHECK(fixture_metric(h, api, "sc_api_requests_total{route=\"tickets_list\",status=\"200\"}") > 0);
