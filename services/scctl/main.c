@@ -49,6 +49,9 @@ static const struct command commands[] = {
 	{"engineers", scctl_engineers,
 	 "engineers PROVINCE\n"
 	 "      engineers based in or covering the province: state, load / capacity, skills\n"},
+	{"partners", scctl_partners,
+	 "partners PROVINCE\n"
+	 "      partners serving the province: load / capacity, certification, open orders there\n"},
 	{"assign", scctl_assign,
 	 "assign TICKET --engineer ID|--partner ID [--mode onsite|remote|outsourced] [--reason R]\n"
 	 "      offer a waiting (new, manual) or only offered ticket to this engineer or\n"

@@ -64,6 +64,7 @@ int scctl_resume(struct scctl *ctx, int argc, char **argv);
  */
 int scctl_queue(struct scctl *ctx, int argc, char **argv);
 int scctl_engineers(struct scctl *ctx, int argc, char **argv);
+int scctl_partners(struct scctl *ctx, int argc, char **argv);
 int scctl_ticket(struct scctl *ctx, int argc, char **argv);
 int scctl_history(struct scctl *ctx, int argc, char **argv);
 /* broker.c: the broker's accounts and ACL from the master data (issue 7). */

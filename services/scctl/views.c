@@ -1,10 +1,11 @@
 /*
- * scctl queue PROVINCE | scctl engineers PROVINCE: a province's open
- * tickets and its engineers with their load (issue 7, CLI).
+ * scctl queue | engineers | partners PROVINCE: a province's open tickets,
+ * its engineers with their load, the partners serving it with their open
+ * orders there (issue 7, CLI).
  *
- * Each is one call of the function GET /v1/tickets and GET
- * /v1/provinces/{code}/engineers answer with (schema/040_api.sql,
- * 045_ticket_views.sql), with hq scope: the operator sees everything. --json
+ * Each is one call of the function GET /v1/tickets, GET
+ * /v1/provinces/{code}/engineers and .../partners answer with
+ * (schema/040_api.sql, 043_api_zone.sql, 045_ticket_views.sql), with hq scope: the operator sees everything. --json
  * prints that body as the API sends it ({"items": [...], "next": ...}),
  * whose "next" is the --cursor of the following page; the table shows the
  * columns a dispatcher scans.
@@ -27,6 +28,8 @@ static const char tickets_sql[] =
 	"SELECT status, body FROM sc_api_tickets('hq', NULL, NULL, NULL, $1, $2, $3::int, $4)";
 static const char engineers_sql[] =
 	"SELECT status, body FROM sc_api_province_engineers('hq', NULL, NULL, NULL, $1)";
+static const char partners_sql[] =
+	"SELECT status, body FROM sc_api_province_partners('hq', NULL, NULL, NULL, $1)";
 
 /*
  * Is `code` a province? 1 yes, 0 no (printed), -1 failed (printed). The
@@ -162,6 +165,58 @@ out:
 	return rc;
 }
 
+static int print_partners(const cJSON *items)
+{
+	static const char *const headers[] = {
+		"PARTNER", "NAME", "PROVINCES", "LOAD", "CERTIFIED UNTIL", "OPEN ORDERS HERE",
+	};
+	enum { NCOLS = sizeof(headers) / sizeof(headers[0]) };
+	struct scctl_table *t = scctl_table_new(NCOLS, headers);
+	const cJSON *it;
+	int rc = -1;
+
+	if (!t)
+		return -1;
+	scctl_table_right(t, 3);
+	cJSON_ArrayForEach(it, items) {
+		char load[48], provinces[128], orders[256];
+		const cJSON *l = cJSON_GetObjectItemCaseSensitive(it, "load");
+		const cJSON *c = cJSON_GetObjectItemCaseSensitive(it, "capacity");
+		const cJSON *e;
+		size_t n = 0;
+
+		provinces[0] = orders[0] = '\0';
+		cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(it, "provinces")) {
+			int w = snprintf(provinces + n, sizeof(provinces) - n, "%s%s", n ? " " : "",
+					 cJSON_IsString(e) ? e->valuestring : "?");
+			if (w < 0 || (size_t)w >= sizeof(provinces) - n)
+				break;
+			n += (size_t)w;
+		}
+		n = 0;
+		cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(it, "open_orders")) {
+			int w = snprintf(orders + n, sizeof(orders) - n, "%s%s %s", n ? ", " : "",
+					 scctl_json_str(e, "id"), scctl_json_str(e, "state"));
+			if (w < 0 || (size_t)w >= sizeof(orders) - n)
+				break;
+			n += (size_t)w;
+		}
+		snprintf(load, sizeof(load), "%g/%g", cJSON_IsNumber(l) ? l->valuedouble : 0.0,
+			 cJSON_IsNumber(c) ? c->valuedouble : 0.0);
+		const char *cells[NCOLS] = {
+			scctl_json_str(it, "id"), scctl_json_str(it, "name"), provinces, load,
+			scctl_json_str(it, "certified_until"), orders[0] ? orders : NULL,
+		};
+		if (scctl_table_add(t, cells) < 0)
+			goto out;
+	}
+	scctl_table_print(t, stdout);
+	rc = 0;
+out:
+	scctl_table_free(t);
+	return rc;
+}
+
 /* queue PROVINCE [--state S] [--manual] [--limit N] [--cursor C] */
 int scctl_queue(struct scctl *ctx, int argc, char **argv)
 {
@@ -268,9 +323,10 @@ out:
 }
 
 /* engineers PROVINCE */
-int scctl_engineers(struct scctl *ctx, int argc, char **argv)
+/* A list of one province: `what PROVINCE`, one API function, one printer. */
+static int province_list(struct scctl *ctx, int argc, char **argv, const char *what,
+			 const char *sql, int (*print)(const cJSON *items))
 {
-	const char *what = "engineers";
 	const char *province = NULL;
 	PGconn *conn = NULL;
 	cJSON *body = NULL;
@@ -281,19 +337,20 @@ int scctl_engineers(struct scctl *ctx, int argc, char **argv)
 		if (scctl_common_flag(ctx, argv[i]))
 			continue;
 		if (argv[i][0] == '-' || province != NULL) {
-			scctl_error(what, "unknown argument \"%s\" (see scctl engineers --help)", argv[i]);
+			scctl_error(what, "unknown argument \"%s\" (see scctl %s --help)", argv[i],
+				    what);
 			return SCCTL_USAGE;
 		}
 		province = argv[i];
 	}
 	if (!province) {
-		scctl_error(what, "which province? usage: engineers PROVINCE");
+		scctl_error(what, "which province? usage: %s PROVINCE", what);
 		return SCCTL_USAGE;
 	}
 	conn = scctl_connect(ctx, what, true);
 	if (!conn)
 		goto out;
-	body = scctl_api_call(conn, what, engineers_sql, 1, &province, &status);
+	body = scctl_api_call(conn, what, sql, 1, &province, &status);
 	if (!body)
 		goto out;
 	if (status != 200) {
@@ -301,7 +358,7 @@ int scctl_engineers(struct scctl *ctx, int argc, char **argv)
 		goto out;
 	}
 	if (ctx->json ? scctl_print_json(body)
-		      : print_engineers(cJSON_GetObjectItemCaseSensitive(body, "items"))) {
+		      : print(cJSON_GetObjectItemCaseSensitive(body, "items"))) {
 		scctl_error(what, "out of memory");
 		goto out;
 	}
@@ -310,4 +367,14 @@ out:
 	cJSON_Delete(body);
 	PQfinish(conn);
 	return rc;
+}
+
+int scctl_engineers(struct scctl *ctx, int argc, char **argv)
+{
+	return province_list(ctx, argc, argv, "engineers", engineers_sql, print_engineers);
+}
+
+int scctl_partners(struct scctl *ctx, int argc, char **argv)
+{
+	return province_list(ctx, argc, argv, "partners", partners_sql, print_partners);
 }

@@ -486,6 +486,36 @@ int main(void)
 		got = NULL;
 	}
 
+	/* ---- partners: those serving the province, their open orders there ---- */
+	{
+		const char *ph[] = {"partners", "HB", NULL};
+		const char *pa[] = {"partners", "HA", NULL};
+		const char *pj[] = {"partners", "--json", "HB", NULL};
+
+		CHECK(scctl(h, ph) == 0);
+		CHECK_OUT("武汉电力服务");
+		CHECK(column_of("P-HB", "2099-12-31") > 0);
+		{
+			char load[16];
+			long n = harness_sql_long(h, "SELECT count(*) FROM work_order"
+						     " WHERE partner_id = 'P-HB'"
+						     " AND state = ANY (sc_order_active_states())");
+			snprintf(load, sizeof(load), "%ld/4", n);
+			CHECK(n >= 0 && column_of("P-HB", load) > 0);
+		}
+		CHECK(scctl(h, pa) == 0);
+		CHECK(strstr(out, "P-HB") == NULL);
+		CHECK(scctl(h, pj) == 0);
+		got = cJSON_Parse(out);
+		CHECK(got != NULL);
+		CHECK(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(got, "items")) ==
+		      harness_sql_long(h, "SELECT count(*) FROM partner WHERE 'HB' = ANY (provinces)"));
+		cJSON_Delete(got);
+		got = NULL;
+	}
+	CHECK(sh(h, "$SCCTL partners XX >/dev/null") == 1);
+	CHECK_OUT("no province XX");
+
 	/* ---- not found: 1, with the reason on stderr ---- */
 	CHECK(sh(h, "$SCCTL ticket T999999 >/dev/null") == 1);
 	CHECK_OUT("scctl: ticket: no ticket T999999");
