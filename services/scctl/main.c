@@ -2,6 +2,7 @@
  * scctl [--config FILE] [--json] COMMAND ...: global options and the command
  * table. Everything a command does lives in its own file.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,16 +15,17 @@ struct command {
 	const char *name;
 	scctl_command_fn run;
 	const char *usage;  /* arguments and one line of help per form */
+	bool no_config;     /* runs without loading the configuration */
 };
 
 static const struct command commands[] = {
 	{"migrate", scctl_migrate,
 	 "migrate\n"
-	 "      bring the database to the current schema (safe to run twice)\n"},
+	 "      bring the database to the current schema (safe to run twice)\n", false},
 	{"import", scctl_import,
 	 "import FILE.json\n"
 	 "      load or update master data (contract section 3) in one transaction;\n"
-	 "      FILE may be - for standard input\n"},
+	 "      FILE may be - for standard input\n", false},
 	{"token", scctl_token,
 	 "token create --role ROLE [--zone PROVINCE] [--partner ID] [--engineer ID]\n"
 	 "      make an API token and print it (only) on stdout; ROLE is hq, province,\n"
@@ -31,24 +33,29 @@ static const struct command commands[] = {
 	 "  token revoke ID\n"
 	 "      revoke a token by its id\n"
 	 "  token list\n"
-	 "      list tokens (never the tokens themselves)\n"},
+	 "      list tokens (never the tokens themselves)\n", false},
 	{"assign", scctl_assign,
 	 "assign TICKET --engineer ID|--partner ID [--mode onsite|remote|outsourced] [--reason R]\n"
 	 "      offer a waiting (new, manual) or only offered ticket to this engineer or\n"
-	 "      partner; an open offer is withdrawn (mode default: by the receiver's kind)\n"},
+	 "      partner; an open offer is withdrawn (mode default: by the receiver's kind)\n", false},
 	{"reassign", scctl_reassign,
 	 "reassign TICKET --engineer ID|--partner ID [--mode M] [--reason R]\n"
 	 "      the same, also when an order is accepted or in progress: that order is\n"
-	 "      withdrawn (announced to its holder) and the ticket offered to the new one\n"},
+	 "      withdrawn (announced to its holder) and the ticket offered to the new one\n", false},
 	{"cancel", scctl_cancel,
 	 "cancel TICKET [--reason R]\n"
-	 "      cancel an open ticket: its orders are withdrawn, its SLA clocks cancelled\n"},
+	 "      cancel an open ticket: its orders are withdrawn, its SLA clocks cancelled\n", false},
 	{"pause", scctl_pause,
 	 "pause TICKET [--reason TEXT]\n"
-	 "      pause the ticket's SLA clocks while it waits on the customer\n"},
+	 "      pause the ticket's SLA clocks while it waits on the customer\n", false},
 	{"resume", scctl_resume,
 	 "resume TICKET\n"
-	 "      resume its SLA clocks; deadlines move by the paused calendar time\n"},
+	 "      resume its SLA clocks; deadlines move by the paused calendar time\n", false},
+	/* Without configuration: the build runs it, whatever its environment. */
+	{"config-template", scctl_config_template,
+	 "config-template [FILE]\n"
+	 "      print (or write to FILE) a commented site configuration: every key with\n"
+	 "      its default, as installed in /etc/service-cloud/site.env.example\n", true},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -129,7 +136,8 @@ int main(int argc, char **argv)
 		printf("usage: scctl [--config FILE] [--json] %s", cmd->usage);
 		return SCCTL_OK;
 	}
-	if (config_load(&ctx.cfg, "scctl", config_file, err, sizeof(err)) < 0) {
+	if (!cmd->no_config &&
+	    config_load(&ctx.cfg, "scctl", config_file, err, sizeof(err)) < 0) {
 		scctl_error("configuration", "%s", err);
 		return SCCTL_FAIL;
 	}

@@ -55,6 +55,8 @@ int scctl_cancel(struct scctl *ctx, int argc, char **argv);
 /* pause.c: a ticket's SLA clocks waiting on the customer (issue 6). */
 int scctl_pause(struct scctl *ctx, int argc, char **argv);
 int scctl_resume(struct scctl *ctx, int argc, char **argv);
+/* template.c: the commented site configuration (runs without configuration). */
+int scctl_config_template(struct scctl *ctx, int argc, char **argv);
 
 /* ---- migrations embedded at build time (cmake/embed_sql.cmake) --------- */
 
