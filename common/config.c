@@ -486,7 +486,7 @@ void config_template(FILE *out)
 	for (size_t i = 0; i < NKEYS; i++) {
 		const struct config_key *k = &keys[i];
 
-		fprintf(out, "\n# %s\n# used by: ", k->help);
+		fprintf(out, "\n# %s: %s\n# used by: ", k->name, k->help);
 		print_programs(out, k->programs);
 		fprintf(out, "\n# value: %s\n", expected(k, buf, sizeof(buf)));
 		if (k->def != NULL && strcmp(k->def, DEF_PER_PROGRAM) == 0) {
@@ -496,7 +496,7 @@ void config_template(FILE *out)
 			for (size_t j = 0; j < sizeof(programs) / sizeof(programs[0]); j++)
 				fprintf(out, "#   %-12s %s\n", programs[j].name, programs[j].metrics_addr);
 		} else if (k->def != NULL && strcmp(k->def, DEF_HOSTNAME) == 0) {
-			fprintf(out, "# default: the host name (%s=NAME to set it)\n", k->name);
+			fputs("# default: the host name\n", out);
 		} else {
 			fprintf(out, "#%s=%s\n", k->name, k->def != NULL ? k->def : "");
 		}
