@@ -17,6 +17,7 @@ packages=(
   postgresql-15               # server binaries in /usr/lib/postgresql/15/bin
   mosquitto mosquitto-clients
   openssl curl python3
+  dpkg-dev systemd            # the package test: dpkg-shlibdeps, systemd-analyze verify
 )
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }
