@@ -6,7 +6,8 @@
  * - control: name, library dependencies found by dpkg-shlibdeps, maintainer
  *   scripts (valid sh), the example configuration as a conffile;
  * - contents: every program, every unit, every schema file of the source
- *   tree (byte for byte), the example configuration and the documents;
+ *   tree (byte for byte, and embedded as such in the installed scctl), the
+ *   example configuration and the documents;
  * - the units: the settings docs/operations.md promises, and a clean
  *   `systemd-analyze verify` (skipped only where systemd-analyze is absent);
  * - the example configuration: what the installed scctl generates from the
@@ -14,6 +15,7 @@
  * - the installed scctl migrates an empty database (from its embedded SQL)
  *   to exactly the installed schema files, and a second run changes nothing.
  */
+#define _GNU_SOURCE /* memmem */
 #include <dirent.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -117,6 +119,29 @@ static int build_package(struct harness *h, const char *outdir)
     return -1;
 }
 
+/* The whole file, NUL-terminated; *len its size. NULL if unreadable. */
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    long size;
+
+    if (f == NULL)
+        return NULL;
+    if (fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+        (buf = malloc((size_t)size + 1)) != NULL) {
+        if (fread(buf, 1, (size_t)size, f) != (size_t)size) {
+            free(buf);
+            buf = NULL;
+        } else {
+            buf[size] = '\0';
+            *len = (size_t)size;
+        }
+    }
+    fclose(f);
+    return buf;
+}
+
 static int is_sql(const struct dirent *d)
 {
     size_t n = strlen(d->d_name);
@@ -137,6 +162,8 @@ int main(void)
     int nschema = -1, rc = 1;
     char dir[512], deb[600], root[600], want[8192];
     PGresult *res = NULL;
+    char *scctl_bin = NULL;
+    size_t scctl_len = 0;
 
     CHECK(h != NULL);
     nschema = schema_files(&schema);
@@ -201,6 +228,26 @@ int main(void)
     for (int i = 0; i < nschema; i++)
         CHECK(sh(h, "cmp %s/schema/%s %s/usr/share/service-cloud/schema/%s", SC_SOURCE_DIR,
                  schema[i]->d_name, root, schema[i]->d_name) == 0);
+    /* The installed scctl embeds exactly these texts (cmake/embed_sql.cmake
+     * writes each file's bytes, NUL-terminated, into the binary). */
+    snprintf(want, sizeof want, "%s/usr/bin/scctl", root);
+    scctl_bin = slurp(want, &scctl_len);
+    CHECK(scctl_bin != NULL);
+    for (int i = 0; i < nschema; i++) {
+        size_t n = 0;
+        char *sql;
+
+        snprintf(want, sizeof want, "%s/usr/share/service-cloud/schema/%s", root,
+                 schema[i]->d_name);
+        sql = slurp(want, &n);
+        CHECK(sql != NULL);
+        /* With its terminating NUL: the whole text, not a prefix of a longer one. */
+        bool found = memmem(scctl_bin, scctl_len, sql, n + 1) != NULL;
+        free(sql);
+        if (!found)
+            fprintf(stderr, "the installed scctl does not embed %s\n", schema[i]->d_name);
+        CHECK(found);
+    }
     /* The installed programs run from where they are (no build-tree paths). */
     for (size_t i = 0; i < NPROGRAMS; i++) {
         CHECK(sh(h, "%s/usr/bin/%s --help", root, programs[i]) == 0);
@@ -285,6 +332,7 @@ int main(void)
     rc = 0;
 out:
     PQclear(res);
+    free(scctl_bin);
     for (int i = 0; i < nschema; i++)
         free(schema[i]);
     free(schema);
