@@ -4,7 +4,8 @@
  * extracted (never installed on this machine) and used:
  *
  * - control: name, library dependencies found by dpkg-shlibdeps, maintainer
- *   scripts (valid sh), the example configuration as a conffile;
+ *   scripts (valid sh; postinst makes the user once, run against stand-ins),
+ *   the example configuration as a conffile;
  * - contents: every program, every unit, every schema file of the source
  *   tree (byte for byte, and embedded as such in the installed scctl), the
  *   example configuration and the documents;
@@ -258,6 +259,19 @@ int main(void)
     }
     CHECK(sh(h, "for s in postinst prerm postrm; do dpkg-deb -I %s $s > %s/$s && "
                 "sh -n %s/$s || exit 1; done", deb, dir, dir) == 0);
+    /* postinst's logic with stand-ins for getent, adduser and systemctl
+     * that only record their arguments (nothing changes on this machine). */
+    CHECK(sh(h, "set -e; mkdir %s/stub; cd %s/stub; "
+                "printf '#!/bin/sh\\necho \"$(basename $0) $*\" >> %s/calls\\n"
+                "[ \"$(basename $0)\" != getent ] || [ -e %s/user ]\\n' > getent; "
+                "cp getent adduser; cp getent systemctl; chmod +x getent adduser systemctl; "
+                "PATH=%s/stub:$PATH sh %s/postinst configure; "
+                "touch %s/user; PATH=%s/stub:$PATH sh %s/postinst configure; cat %s/calls",
+             dir, dir, dir, dir, dir, dir, dir, dir, dir, dir) == 0);
+    /* First run: no user yet, so it is made; second run: it exists. */
+    CHECK_OUT("getent passwd servicecloud\nadduser --system --group --no-create-home "
+              "--home /nonexistent --gecos Service Cloud servicecloud\n");
+    CHECK(strstr(strstr(out, "adduser") + 1, "adduser") == NULL);
 
     /* Units: the promised settings, then systemd's own check. */
     for (size_t i = 0; i < NSERVICES; i++) {
