@@ -71,4 +71,13 @@ void config_free(struct config *cfg);
  */
 void config_usage(FILE *out, const char *program);
 
+/*
+ * Writes a commented environment file for one site listing every key of the
+ * table with its help, the programs that use it, the values it takes and its
+ * default (scctl config-template; the packages install it as
+ * /etc/service-cloud/site.env.example). Uncommenting a line that shows a
+ * default gives a valid file.
+ */
+void config_template(FILE *out);
+
 #endif

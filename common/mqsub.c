@@ -83,6 +83,8 @@ struct mqsub {
 	uint16_t *sub_packet;
 	size_t nsubs;
 	uint16_t last_packet_id;    /* of our last SUBSCRIBE */
+	size_t subs_unanswered;     /* filters sent on this connection without a SUBACK yet */
+	bool subs_refused;          /* a SUBACK of this connection refused a filter */
 
 	/* connection */
 	enum state state;
@@ -240,6 +242,8 @@ static void close_conn(struct mqsub *s)
 	s->seq = 0;
 	s->fifo_head = s->fifo_len = 0;
 	s->unacked = 0;
+	s->subs_unanswered = 0;
+	s->subs_refused = false;
 	s->acks_due = s->input_due = false;
 	if (s->running) {
 		/* A connection that lasted starts the backoff afresh; one the broker
@@ -299,6 +303,7 @@ static int send_subscribe(struct mqsub *s, size_t first, size_t n)
 	int rc = mqsub_encode_subscribe(&s->out, id, s->subs + first, n);
 	for (size_t i = first; i < first + n; i++)
 		s->sub_packet[i] = id;
+	s->subs_unanswered += n;
 	return send_out(s, rc, "subscribe");
 }
 
@@ -418,14 +423,18 @@ static void on_suback(struct mqsub *s, const struct mqsub_packet *pk)
 	for (size_t i = 0; i < s->nsubs; i++) {
 		if (s->sub_packet[i] != pk->packet_id)
 			continue;
+		if (s->subs_unanswered > 0)
+			s->subs_unanswered--;
 		if (k < pk->payload_len) {
 			uint8_t code = pk->payload[k];
-			if (code >= 0x80)
+			if (code >= 0x80) {
+				s->subs_refused = true;
 				log_error("mqtt subscribe refused: reason=0x%02x filter=%s url=%s",
 					  code, s->subs[i].filter, s->net.url);
-			else if (code < s->subs[i].qos)
+			} else if (code < s->subs[i].qos) {
 				log_warn("mqtt subscribe granted a lower qos: qos=%u filter=%s url=%s",
 					 code, s->subs[i].filter, s->net.url);
+			}
 		}
 		k++;
 	}
@@ -742,6 +751,11 @@ void mqsub_disconnect(struct mqsub *s)
 	case ST_CLOSING:
 		break;
 	}
+}
+
+bool mqsub_subscribed(const struct mqsub *s)
+{
+	return s->state == ST_UP && s->subs_unanswered == 0 && !s->subs_refused;
 }
 
 bool mqsub_connected(const struct mqsub *s)

@@ -157,6 +157,14 @@ void mqsub_disconnect(struct mqsub *s);
 bool mqsub_connected(const struct mqsub *s);
 
 /*
+ * true when connected and the broker has granted every subscription on this
+ * connection (a SUBACK came for each, none refused): messages of every
+ * filter now reach us. A refused filter keeps it false until the next
+ * connection (readiness, service.c).
+ */
+bool mqsub_subscribed(const struct mqsub *s);
+
+/*
  * QoS 1 messages delivered on the current connection and not yet acked.
  * Falls to 0 when a connection ends: the broker redelivers those.
  */

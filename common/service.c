@@ -4,6 +4,7 @@
  */
 #include "service.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,9 +19,26 @@
 #include "mqsub.h"
 #include "mqtt.h"
 #include "outbox.h"
+#include "sdnotify.h"
+#include "timeutil.h"
 
 #define STOP_POLL_MS 50
 #define STOP_MAX_POLLS (30 * 1000 / STOP_POLL_MS) /* give up draining after 30 s */
+#define READY_POLL_MS 200      /* how soon READY=1 follows the last condition met */
+#define SCHEMA_RECHECK_MS 5000 /* a schema check that failed is tried again after this */
+
+/* Built from schema/NNN_name.sql by common/CMakeLists.txt. */
+#ifndef SC_SCHEMA_VERSIONS
+#error "SC_SCHEMA_VERSIONS must be defined by the build"
+#endif
+
+/* What service.schema knows of the database's schema. */
+enum {
+	SERVICE_SCHEMA_UNKNOWN = 0, /* not looked at yet, or the check failed */
+	SERVICE_SCHEMA_CHECKING,    /* a check is queued on the connection */
+	SERVICE_SCHEMA_BEHIND,      /* migrations of this build are missing: exiting */
+	SERVICE_SCHEMA_CURRENT,     /* every migration of this build is there */
+};
 
 int service_parse_args(int argc, char **argv, const char **file, bool *help, int *next,
 		       char *err, size_t errlen)
@@ -56,6 +74,153 @@ static bool health(void *arg)
 	return (s->mq == NULL || mq_connected(s->mq)) && (s->in == NULL || mqsub_connected(s->in));
 }
 
+/* ---- readiness (service.h) --------------------------------------------- */
+
+/* Sends STATUS=text when it changed; a failure to notify is not ours to fix. */
+static void set_status(struct service *s, const char *text)
+{
+	if (strcmp(s->status, text) == 0)
+		return;
+	snprintf(s->status, sizeof(s->status), "%s", text);
+	if (sdnotifyf("STATUS=%s", text) < 0)
+		log_debug("sd_notify failed: %s", strerror(errno));
+}
+
+/*
+ * The database lacks migrations of this build. Statements prepared against
+ * it have failed already and are not prepared again until a reconnect, so
+ * waiting for `scctl migrate` would leave a process that looks ready and is
+ * not: stop now with status 1, before READY=1, and let the service manager
+ * start us again (Restart=on-failure) until the schema is there.
+ */
+static void schema_behind(struct service *s, long have)
+{
+	char text[160];
+
+	snprintf(text, sizeof(text),
+		 "database schema older than this build (%ld of %d migrations): run scctl migrate",
+		 have, SC_SCHEMA_COUNT);
+	set_status(s, text);
+	log_error("cannot start: database schema older than this build: run scctl migrate "
+		  "migrations=%ld expected=%d", have, SC_SCHEMA_COUNT);
+	s->schema = SERVICE_SCHEMA_BEHIND;
+	s->exit_status = 1;
+	event_base_loopexit(s->base, NULL);
+}
+
+static void on_schema_count(void *arg, const struct db_reply *r)
+{
+	struct service *s = arg;
+	long have;
+
+	if (r->error != NULL) {
+		s->schema = SERVICE_SCHEMA_UNKNOWN;
+		return;
+	}
+	have = strtol(PQgetvalue(r->res, 0, 0), NULL, 10);
+	if (have != SC_SCHEMA_COUNT) {
+		schema_behind(s, have);
+		return;
+	}
+	s->schema = SERVICE_SCHEMA_CURRENT;
+	log_info("database schema current migrations=%d", SC_SCHEMA_COUNT);
+}
+
+static void on_schema_table(void *arg, const struct db_reply *r)
+{
+	struct service *s = arg;
+	/* The versions as an int[] literal, passed as a parameter. */
+	static const char versions[] = "{" SC_SCHEMA_VERSIONS "}";
+	const char *params[] = { versions };
+
+	if (r->error != NULL) {
+		s->schema = SERVICE_SCHEMA_UNKNOWN;
+		return;
+	}
+	if (strcmp(PQgetvalue(r->res, 0, 0), "t") != 0) {
+		schema_behind(s, 0);
+		return;
+	}
+	/* Every version of this build, not the highest: migrations merged with
+	 * lower numbers than one applied already count too. A database newer
+	 * than this build (more rows) is fine: migrations only add. */
+	if (db_exec_sql(s->db,
+			"SELECT count(DISTINCT version) FROM schema_migration"
+			" WHERE version = ANY($1::int[])",
+			1, params, on_schema_count, s) != 0)
+		s->schema = SERVICE_SCHEMA_UNKNOWN;
+}
+
+/*
+ * Queues the schema check on the program's connection (never blocking the
+ * loop). Two steps, so that a database without the bookkeeping table is an
+ * answer, not a failed statement in the log.
+ */
+static void schema_check(struct service *s)
+{
+	s->schema = SERVICE_SCHEMA_CHECKING;
+	s->schema_checked_us = time_mono_us();
+	if (db_exec_sql(s->db, "SELECT to_regclass('schema_migration') IS NOT NULL", 0, NULL,
+			on_schema_table, s) != 0)
+		s->schema = SERVICE_SCHEMA_UNKNOWN;
+}
+
+static void on_db_connect(void *arg)
+{
+	struct service *s = arg;
+
+	if (s->schema != SERVICE_SCHEMA_CURRENT && s->schema != SERVICE_SCHEMA_CHECKING)
+		schema_check(s);
+}
+
+/*
+ * Polled until ready: the conditions live in four modules that report them
+ * differently (callbacks, flags), and a poll every 200 ms costs nothing
+ * beside the loop's other timers, so no module needs a readiness hook.
+ */
+static void on_ready_poll(evutil_socket_t fd, short what, void *arg)
+{
+	struct service *s = arg;
+
+	if (s->stopping || s->ready) {
+		evtimer_del(s->ready_timer);
+		return;
+	}
+	if (!db_connected(s->db)) {
+		set_status(s, "waiting for the database");
+		return;
+	}
+	if (s->schema != SERVICE_SCHEMA_CURRENT) {
+		/* A check that failed (not one that found the schema old: that
+		 * ends the process) is tried again. */
+		if (s->schema == SERVICE_SCHEMA_UNKNOWN &&
+		    time_mono_us() - s->schema_checked_us >= SCHEMA_RECHECK_MS * 1000LL)
+			schema_check(s);
+		set_status(s, "checking the database schema");
+		return;
+	}
+	if (s->mq != NULL && !mq_connected(s->mq)) {
+		set_status(s, "waiting for the broker (publishing)");
+		return;
+	}
+	if (s->in != NULL && !mqsub_subscribed(s->in)) {
+		set_status(s, "waiting for the broker to grant the subscriptions");
+		return;
+	}
+	s->ready = true;
+	evtimer_del(s->ready_timer);
+	snprintf(s->status, sizeof(s->status), "running");
+	if (sdnotify("READY=1\nSTATUS=running") < 0)
+		log_warn("sd_notify failed: %s", strerror(errno));
+	log_info("ready");
+}
+
+static void on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+	if (sdnotify("WATCHDOG=1") < 0)
+		log_debug("sd_notify watchdog failed: %s", strerror(errno));
+}
+
 static void on_stop_poll(evutil_socket_t fd, short what, void *arg)
 {
 	struct service *s = arg;
@@ -89,6 +254,9 @@ void service_stop(struct service *s)
 		return;
 	s->stopping = true;
 	log_info("stopping: draining work in flight");
+	snprintf(s->status, sizeof(s->status), "draining work in flight");
+	if (sdnotify("STOPPING=1\nSTATUS=draining work in flight") < 0)
+		log_debug("sd_notify failed: %s", strerror(errno));
 	if (s->in != NULL)
 		mqsub_set_paused(s->in, true);
 	if (s->outbox != NULL)
@@ -194,7 +362,10 @@ int service_init(struct service *s, const struct service_def *def, int argc, cha
 	s->sig_int = evsignal_new(s->base, SIGINT, on_signal, s);
 	s->sig_hup = evsignal_new(s->base, SIGHUP, on_signal, s);
 	s->stop_timer = evtimer_new(s->base, on_stop_poll, s);
-	if (!s->sig_term || !s->sig_int || !s->sig_hup || !s->stop_timer) {
+	s->ready_timer = event_new(s->base, -1, EV_PERSIST, on_ready_poll, s);
+	s->watchdog_timer = event_new(s->base, -1, EV_PERSIST, on_watchdog, s);
+	if (!s->sig_term || !s->sig_int || !s->sig_hup || !s->stop_timer || !s->ready_timer ||
+	    !s->watchdog_timer) {
 		log_error("cannot create signal events");
 		return 1;
 	}
@@ -207,7 +378,7 @@ int service_init(struct service *s, const struct service_def *def, int argc, cha
 		return 1;
 	}
 	s->db = db_new(s->base, s->cfg.pg_dsn, def->program);
-	if (s->db == NULL)
+	if (s->db == NULL || db_on_connect(s->db, on_db_connect, s) != 0)
 		return 1;
 	if (def->publish || def->run_outbox) {
 		snprintf(s->pub_client_id, sizeof(s->pub_client_id), "%s-out", s->client_id);
@@ -246,11 +417,22 @@ int service_run(struct service *s)
 		return 1;
 	log_info("started instance=%s metrics=%s", s->cfg.instance,
 		 s->cfg.metrics_addr ? s->cfg.metrics_addr : "off");
+	struct timeval ready_tv = { 0, READY_POLL_MS * 1000 };
+	evtimer_add(s->ready_timer, &ready_tv);
+	/* Half the interval, as sd_watchdog_enabled(3) advises. */
+	uint64_t watchdog_us = sdnotify_watchdog_usec() / 2;
+	if (watchdog_us > 0) {
+		struct timeval tv = { (time_t)(watchdog_us / 1000000),
+				      (suseconds_t)(watchdog_us % 1000000) };
+		evtimer_add(s->watchdog_timer, &tv);
+		log_info("watchdog on interval_ms=%llu",
+			 (unsigned long long)(watchdog_us * 2 / 1000));
+	}
 	if (event_base_dispatch(s->base) < 0) {
 		log_error("event loop failed");
 		return 1;
 	}
-	return 0;
+	return s->exit_status;
 }
 
 void service_done(struct service *s)
@@ -269,6 +451,10 @@ void service_done(struct service *s)
 		event_free(s->sig_hup);
 	if (s->stop_timer)
 		event_free(s->stop_timer);
+	if (s->ready_timer)
+		event_free(s->ready_timer);
+	if (s->watchdog_timer)
+		event_free(s->watchdog_timer);
 	if (s->base)
 		event_base_free(s->base);
 	config_free(&s->cfg);

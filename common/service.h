@@ -36,6 +36,17 @@ struct mqsub_msg;
  * committed and acknowledged), then the inbound client disconnects, the loop
  * exits and the program exits 0. What arrives meanwhile stays with the
  * broker for the next start.
+ *
+ * Service manager (sdnotify.h; the units in deploy/systemd are Type=notify):
+ * READY=1 goes out once, when the database is connected and holds every
+ * migration this build knows (an older schema waits, rechecked every 5 s,
+ * for `scctl migrate`), the publishing client is connected and the inbound
+ * client connected with every subscription granted; until then STATUS= says
+ * what is awaited. A database that lacks migrations of this build ends the
+ * process with status 1 before READY=1 (service_run() returns 1; the unit
+ * restarts it until `scctl migrate` has run). STOPPING=1 goes out when the
+ * stop sequence starts; WATCHDOG=1 every half $WATCHDOG_USEC while the loop
+ * runs.
  */
 
 struct service;
@@ -74,6 +85,13 @@ struct service {
 	struct event *sig_term, *sig_int, *sig_hup, *stop_timer;
 	int stop_polls;
 	char pub_client_id[170];
+	/* Readiness (see above). */
+	bool ready;               /* READY=1 was sent */
+	int schema;               /* SERVICE_SCHEMA_* of service.c */
+	long long schema_checked_us; /* time_mono_us() of the last check */
+	int exit_status;          /* service_run()'s result when the loop ends */
+	struct event *ready_timer, *watchdog_timer;
+	char status[160];         /* last STATUS= sent, to send a change only */
 };
 
 /*
@@ -85,7 +103,8 @@ struct service {
 int service_init(struct service *s, const struct service_def *def, int argc, char **argv)
 	__attribute__((warn_unused_result));
 
-/* Runs the loop until stopped. Returns the exit status. */
+/* Runs the loop until stopped. Returns the exit status: 0, or 1 when the
+ * loop failed or the database schema is older than this build. */
 int service_run(struct service *s);
 
 /* Frees everything service_init made; safe after a failed init. */

@@ -18,6 +18,7 @@ packages=(
   mosquitto mosquitto-clients
   openssl curl python3
   chromium                    # headless browser: the zone dashboard test
+  dpkg-dev systemd            # the package test: dpkg-shlibdeps, systemd-analyze verify
 )
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }

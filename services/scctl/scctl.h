@@ -69,6 +69,8 @@ int scctl_ticket(struct scctl *ctx, int argc, char **argv);
 int scctl_history(struct scctl *ctx, int argc, char **argv);
 /* broker.c: the broker's accounts and ACL from the master data (issue 7). */
 int scctl_broker_auth(struct scctl *ctx, int argc, char **argv);
+/* template.c: the commented site configuration (runs without configuration). */
+int scctl_config_template(struct scctl *ctx, int argc, char **argv);
 
 /* ---- migrations embedded at build time (cmake/embed_sql.cmake) --------- */
 

@@ -362,6 +362,70 @@ static void test_usage(void **state)
 	free(u);
 }
 
+/* config_template() into a string. */
+static char *template_text(void)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	assert_non_null(f);
+	config_template(f);
+	fclose(f);
+	return buf;
+}
+
+/*
+ * The site template names every key of the table (as --help of an unknown
+ * program lists them: no list to keep here), and uncommenting every line
+ * that shows a default gives a file every program loads, at the defaults.
+ */
+static void test_template(void **state)
+{
+	char *u = usage(NULL), *t = template_text(), *line, *save = NULL;
+	char want[128], *file = NULL;
+	size_t nkeys = 0, len = 0;
+	FILE *f;
+	struct config c;
+	static const char *const programs[] = {
+		"sc-ingest", "sc-alertd", "sc-dispatch", "sc-slamon", "sc-api", "sc-sim", "scctl",
+	};
+
+	(void)state;
+	for (line = strtok_r(u, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char key[64];
+
+		if (sscanf(line, "  %63[A-Z0-9_]", key) != 1 || strncmp(key, "SC_", 3) != 0)
+			continue;
+		snprintf(want, sizeof(want), "\n# %s: ", key);
+		if (strstr(t, want) == NULL)
+			fail_msg("template lacks %s", key);
+		nkeys++;
+	}
+	assert_true(nkeys >= 9); /* the contract's keys at least */
+	assert_non_null(strstr(t, "\n#SC_INGEST_BATCH_MAX=1000\n"));
+	assert_non_null(strstr(t, "#   sc-ingest    127.0.0.1:9101\n"));
+
+	/* Every "#SC_KEY=default" line uncommented. */
+	f = open_memstream(&file, &len);
+	assert_non_null(f);
+	save = NULL;
+	for (line = strtok_r(t, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		fprintf(f, "%s\n", strncmp(line, "#SC_", 4) == 0 ? line + 1 : line);
+	fclose(f);
+	write_file(file);
+	for (size_t i = 0; i < sizeof(programs) / sizeof(programs[0]); i++) {
+		load_ok(&c, programs[i], file_path);
+		assert_string_equal(c.pg_dsn, "postgresql:///servicecloud");
+		assert_int_equal(c.batch_max, 1000);
+		assert_null(c.mqtt_user);
+		config_free(&c);
+	}
+	free(file);
+	free(t);
+	free(u);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -373,6 +437,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_env_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_empty_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_usage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_template, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
