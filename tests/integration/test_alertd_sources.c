@@ -158,7 +158,7 @@ static int start_alertd(const char *const *env)
 	return alertd > 0 ? 0 : -1;
 }
 
-static bool log_contains(int run, const char *needle)
+static bool log_has(int run, const char *needle)
 {
 	char path[512], line[4096];
 	bool found = false;
@@ -171,6 +171,20 @@ static bool log_contains(int run, const char *needle)
 		found = strstr(line, needle) != NULL;
 	fclose(f);
 	return found;
+}
+
+/* The line is written when sc-alertd hears its commit, which may be after
+ * the test saw the commit's effects: wait up to 5 s for it. */
+static bool log_contains(int run, const char *needle)
+{
+	const struct timespec step = { .tv_nsec = 50 * 1000 * 1000 };
+
+	for (int i = 0; i < 100; i++) {
+		if (log_has(run, needle))
+			return true;
+		nanosleep(&step, NULL);
+	}
+	return false;
 }
 
 /* True once the series reads want: counters move a little after the commit. */
