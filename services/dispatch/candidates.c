@@ -1,11 +1,12 @@
 /*
  * The sweep: who qualifies for which waiting ticket, and the resulting
- * offers. One sweep reads one consistent snapshot (sc_dispatch_snapshot:
- * waiting tickets, engineers and partners with their live load, status and
- * position, open offers), turns it into a struct choose_world, lets
- * choose_plan() (common/dispatch_choose.c) decide, and hands each decision
- * to offers.c as one SQL statement. The sweep ends when all of them have
- * returned; requests that came meanwhile make exactly one more.
+ * offers. One sweep reads one consistent snapshot
+ * (sc_dispatch_snapshot_delta, schema/026: a page of waiting tickets, the
+ * open offers made lately, and what changed about the people, merged by
+ * people.c into the engineers and partners it keeps), lets choose_plan()
+ * (common/dispatch_plan.c) decide, and hands the decisions to offers.c in
+ * batches. The sweep ends when all of them have returned; requests that
+ * came meanwhile make exactly one more.
  *
  * Wake-ups: NOTIFY ticket_new (whose ticket the next snapshot includes
  * whatever page it reads), an EV_PERSIST timer every SC_SWEEP_MS (the
@@ -198,13 +199,78 @@ static int parse_partner(struct dispatch_snapshot *s, const cJSON *o, struct cho
 
 int dispatch_snapshot_parse(struct dispatch *d, const char *text, size_t len, struct dispatch_snapshot *s)
 {
-	const cJSON *v;
-	size_t i;
 	s->root = cJSON_ParseWithLength(text, len);
 	if (s->root == NULL) {
 		log_error("sweep failed: snapshot is not JSON");
 		return -1;
 	}
+	return dispatch_snapshot_parse_json(d, s);
+}
+
+/* The tickets array of a snapshot into s->tickets. 0 or -1 (logged). */
+static int parse_tickets(struct dispatch_snapshot *s, const cJSON *tk)
+{
+	const cJSON *v;
+	size_t i = 0, nt = (size_t)cJSON_GetArraySize(tk);
+	s->tickets = snap_alloc(s, nt, sizeof(*s->tickets));
+	if (nt && !s->tickets) {
+		log_error("sweep failed: out of memory tickets=%zu", nt);
+		return -1;
+	}
+	cJSON_ArrayForEach(v, tk) {
+		if (parse_ticket(s, v, &s->tickets[i]) != 0) {
+			log_error("sweep failed: snapshot ticket without id, province or skill");
+			return -1;
+		}
+		i++;
+	}
+	s->ntickets = i;
+	return 0;
+}
+
+/*
+ * A sc_dispatch_snapshot_delta document (schema/026): tickets as in the
+ * full one, open offers as [id, mode, expires_us] made since the last
+ * status read, the people merged by people.c (only read when a ticket
+ * waits). 0, or -1 with the reason logged; dispatch_snapshot_free(s)
+ * either way (the world's people belong to people.c).
+ */
+static int parse_delta(struct dispatch *d, const char *text, size_t len, struct dispatch_snapshot *s)
+{
+	const cJSON *v;
+	s->root = cJSON_ParseWithLength(text, len);
+	if (s->root == NULL) {
+		log_error("sweep failed: snapshot is not JSON");
+		return -1;
+	}
+	const cJSON *tk = cJSON_GetObjectItemCaseSensitive(s->root, "tickets");
+	const cJSON *of = cJSON_GetObjectItemCaseSensitive(s->root, "offers");
+	if (!cJSON_IsArray(tk) || !cJSON_IsArray(of)) {
+		log_error("sweep failed: snapshot lacks tickets or offers");
+		return -1;
+	}
+	s->world.now_us = (int64_t)jnum_or(s->root, "now", 0);
+	s->world.travel_kmh = jnum_or(s->root, "travel_kmh", 60);
+	s->more = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s->root, "more"));
+	cJSON_ArrayForEach(v, of) {
+		const cJSON *id = cJSON_GetArrayItem(v, 0), *mode = cJSON_GetArrayItem(v, 1),
+			    *exp = cJSON_GetArrayItem(v, 2);
+		enum mode m;
+		if (cJSON_IsString(id) && cJSON_IsString(mode) && cJSON_IsNumber(exp) &&
+		    mode_parse(mode->valuestring, &m) == 0)
+			offers_track(d, id->valuestring, m, (int64_t)exp->valuedouble, false);
+	}
+	if (parse_tickets(s, tk) != 0)
+		return -1;
+	if (s->ntickets == 0)
+		return 0;
+	return people_apply(d, s->root, &s->world);
+}
+
+int dispatch_snapshot_parse_json(struct dispatch *d, struct dispatch_snapshot *s)
+{
+	const cJSON *v;
+	size_t i;
 	const cJSON *tk = cJSON_GetObjectItemCaseSensitive(s->root, "tickets");
 	const cJSON *en = cJSON_GetObjectItemCaseSensitive(s->root, "engineers");
 	const cJSON *pa = cJSON_GetObjectItemCaseSensitive(s->root, "partners");
@@ -217,20 +283,13 @@ int dispatch_snapshot_parse(struct dispatch *d, const char *text, size_t len, st
 	s->world.travel_kmh = jnum_or(s->root, "travel_kmh", 60);
 	s->more = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s->root, "more"));
 
-	size_t nt = (size_t)cJSON_GetArraySize(tk), ne = (size_t)cJSON_GetArraySize(en),
-	       np = (size_t)cJSON_GetArraySize(pa);
-	s->tickets = snap_alloc(s, nt, sizeof(*s->tickets));
+	if (parse_tickets(s, tk) != 0)
+		return -1;
+	size_t ne = (size_t)cJSON_GetArraySize(en), np = (size_t)cJSON_GetArraySize(pa);
 	s->world.engineers = snap_alloc(s, ne, sizeof(*s->world.engineers));
 	s->world.partners = snap_alloc(s, np, sizeof(*s->world.partners));
-	if ((nt && !s->tickets) || (ne && !s->world.engineers) || (np && !s->world.partners))
+	if ((ne && !s->world.engineers) || (np && !s->world.partners))
 		goto oom;
-	i = 0;
-	cJSON_ArrayForEach(v, tk) {
-		if (parse_ticket(s, v, &s->tickets[i]) != 0)
-			goto bad;
-		i++;
-	}
-	s->ntickets = i;
 	i = 0;
 	cJSON_ArrayForEach(v, en) {
 		if (parse_engineer(s, v, &s->world.engineers[i]) != 0)
@@ -259,7 +318,7 @@ oom:
 	log_error("sweep failed: out of memory");
 	return -1;
 bad:
-	log_error("sweep failed: snapshot entry without id, province or skill");
+	log_error("sweep failed: snapshot entry without id");
 	return -1;
 }
 
@@ -364,7 +423,7 @@ static void on_snapshot(void *arg, const struct db_reply *r)
 		log_error("sweep failed: snapshot returned no document");
 		goto out;
 	}
-	if (dispatch_snapshot_parse(d, PQgetvalue(r->res, 0, 0), (size_t)PQgetlength(r->res, 0, 0), &s) != 0)
+	if (parse_delta(d, PQgetvalue(r->res, 0, 0), (size_t)PQgetlength(r->res, 0, 0), &s) != 0)
 		goto out;
 	if (s.ntickets > 0) {
 		dec = calloc(s.ntickets, sizeof(*dec));
@@ -424,10 +483,14 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
 		n += (size_t)snprintf(also + n, sizeof(also) - n, "%s%s", i ? "," : "", sw->also[i]);
 	snprintf(also + n, sizeof(also) - n, "}");
 	sw->nalso = 0;
-	const char *params[3] = { limit, offset, also };
+	char version[24], since[24];
+	bool has_version, has_since;
+	people_params(d, version, sizeof(version), since, sizeof(since), &has_version, &has_since);
+	const char *params[5] = { limit, offset, also, has_version ? version : NULL,
+				  has_since ? since : NULL };
 	sw->running = true;
 	sw->again = false;
-	if (db_exec_prepared(d->svc->db, "dispatch_snapshot", 3, params, on_snapshot, d) != 0) {
+	if (db_exec_prepared(d->svc->db, "dispatch_snapshot", 5, params, on_snapshot, d) != 0) {
 		log_error("sweep not queued: out of memory");
 		sw->running = false;
 	}
@@ -481,7 +544,8 @@ int sweep_init(struct dispatch *d)
 	sw->kick = evtimer_new(s->base, on_kick, d);
 	if (sw->timer == NULL || sw->kick == NULL ||
 	    db_prepare(s->db, "dispatch_snapshot",
-		       "SELECT sc_dispatch_snapshot($1::int, $2::int, $3::text[])", 3) != 0 ||
+		       "SELECT sc_dispatch_snapshot_delta($1::int, $2::int, $3::text[],"
+		       " $4::bigint, $5::bigint)", 5) != 0 ||
 	    db_listen(s->db, "ticket_new", on_notify, d) != 0 ||
 	    db_on_connect(s->db, on_connect, d) != 0)
 		return -1;
