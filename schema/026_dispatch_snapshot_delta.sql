@@ -21,11 +21,17 @@
 --   - loads: active orders per engineer and per partner that has any
 --     (a few thousand pairs; always complete, so nothing about load has
 --     to be tracked by change);
---   - offers: open offers made since p_since_us minus the slack (all when
---     p_since_us is NULL; every instance also loads all on connect).
--- The slack (30 s) covers transactions that started before the previous
--- snapshot (their now() is earlier) and committed after it: reading a row
--- twice is harmless, missing one is not.
+--   - offers: open offers that expire within p_horizon_ms (past due ones
+--     included), an index range: each instance arms expiry timers for
+--     other instances' offers too (in case their maker stops), and a
+--     timer is only needed shortly before the expiry; the sweep runs at
+--     least every SC_SWEEP_MS, so a horizon longer than that misses none.
+--     (On connect every instance loads all open offers anyway.) The 020
+--     document listed every open offer on every sweep: 22,000 of them
+--     after the bench's burst.
+-- The status slack (30 s) covers transactions that started before the
+-- previous snapshot (their now() is earlier) and committed after it:
+-- reading a row twice is harmless, missing one is not.
 -- sc_dispatch_snapshot (020) stays for scctl/tests and as the reference.
 
 CREATE TABLE dispatch_people_version (
@@ -70,10 +76,9 @@ CREATE INDEX ticket_new_rank ON ticket (respond_by,
     array_position('{critical,major,minor}'::text[], severity), created_at, id)
     WHERE state = 'new';
 
-CREATE INDEX work_order_offered_at ON work_order (offered_at) WHERE state = 'offered';
-
 CREATE FUNCTION sc_dispatch_snapshot_delta(p_limit int, p_offset int, p_also text[],
-                                           p_people_version bigint, p_since_us bigint)
+                                           p_people_version bigint, p_since_us bigint,
+                                           p_horizon_ms int)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -136,7 +141,8 @@ BEGIN
         'offers', (SELECT coalesce(jsonb_agg(jsonb_build_array(w.id, w.mode,
                                                   sc_epoch_us(w.offer_expires_at))), '[]')
                      FROM work_order w
-                    WHERE w.state = 'offered' AND (v_since IS NULL OR w.offered_at >= v_since)));
+                    WHERE w.state = 'offered'
+                      AND w.offer_expires_at <= v_now + make_interval(secs => p_horizon_ms / 1000.0)));
     -- People only when there is something to plan (as 020).
     IF jsonb_array_length(v_tickets) = 0 THEN
         RETURN v_doc;

@@ -27,11 +27,18 @@
 #include "dispatch_choose.h"
 #include "log.h"
 #include "service.h"
+#include "timeutil.h"
 #include "topic.h"
 
-/* Tickets per snapshot. Past this the sweep pages on (offset) when the
- * page made no progress, and starts over from the top when it did. */
+/* Tickets per snapshot. Past this the sweep pages on (offset), see
+ * on_snapshot. */
 #define SWEEP_PAGE 2000
+
+/* Tickets per snapshot while the last page moved nothing (a backlog that
+ * waits for capacity): the pass through it goes on in short sweeps, so a
+ * new urgent ticket waits for a short one, not for a 2000-ticket plan.
+ * Back to SWEEP_PAGE as soon as a page moves something. */
+#define SWEEP_PAGE_IDLE 500
 
 /* Tickets announced by NOTIFY ticket_new since the last snapshot, passed
  * to it (p_also) so they are decided in the next sweep whatever page the
@@ -48,7 +55,10 @@ struct sweep {
 	bool priority;         /* this snapshot holds only notified tickets */
 	size_t pending;        /* decision statements not yet returned */
 	int offset;            /* paging through a long queue, see SWEEP_PAGE */
+	int64_t started_us;    /* monotonic: snapshot asked for (debug timings) */
 	int next_offset;
+	int page;              /* tickets the snapshot in flight asked for */
+	bool idle;             /* the last full page moved nothing */
 };
 
 static void *snap_alloc(struct dispatch_snapshot *s, size_t n, size_t size)
@@ -230,8 +240,7 @@ static int parse_tickets(struct dispatch_snapshot *s, const cJSON *tk)
 
 /*
  * A sc_dispatch_snapshot_delta document (schema/026): tickets as in the
- * full one, open offers as [id, mode, expires_us] made since the last
- * status read, the people merged by people.c (only read when a ticket
+ * full one, open offers due soon as [id, mode, expires_us], the people merged by people.c (only read when a ticket
  * waits). 0, or -1 with the reason logged; dispatch_snapshot_free(s)
  * either way (the world's people belong to people.c).
  */
@@ -359,10 +368,13 @@ static void flush(struct dispatch *d, size_t n, const char **tk, const char **en
 }
 
 /* Issues the decisions, offers in batches of OFFER_BATCH in plan (urgency)
- * order; returns how many statements were queued. */
-static size_t act(struct dispatch *d, const struct dispatch_snapshot *s, const struct choose_decision *dec)
+ * order; returns how many statements were queued, *moved how many tickets
+ * they are to take out of `new` (offers and manual moves). */
+static size_t act(struct dispatch *d, const struct dispatch_snapshot *s, const struct choose_decision *dec,
+		  size_t *moved)
 {
 	size_t queued = 0, waiting = 0, nb = 0;
+	*moved = 0;
 	const char *tk[OFFER_BATCH], *en[OFFER_BATCH], *pa[OFFER_BATCH];
 	enum mode mo[OFFER_BATCH];
 	for (size_t i = 0; i < s->ntickets; i++) {
@@ -374,6 +386,7 @@ static size_t act(struct dispatch *d, const struct dispatch_snapshot *s, const s
 			log_debug("decided: offer ticket=%s to=%s mode=%s eta_s=%lld late=%d", t->id,
 				  e ? e : p, mode_name(dec[i].mode),
 				  (long long)((dec[i].eta_us - s->world.now_us) / 1000000), dec[i].late);
+			(*moved)++;
 			tk[nb] = t->id;
 			en[nb] = e;
 			pa[nb] = p;
@@ -385,6 +398,7 @@ static size_t act(struct dispatch *d, const struct dispatch_snapshot *s, const s
 			break;
 		}
 		case CHOOSE_MANUAL:
+			(*moved)++;
 			if (offers_manual(d, t->id, dec[i].reason) == 0) {
 				queued++;
 				d->sweep->pending++;
@@ -409,7 +423,7 @@ static void on_snapshot(void *arg, const struct db_reply *r)
 	struct sweep *sw = d->sweep;
 	struct dispatch_snapshot s = { 0 };
 	struct choose_decision *dec = NULL;
-	size_t queued = 0;
+	size_t queued = 0, moved = 0;
 
 	sw->next_offset = sw->priority ? sw->offset : 0;
 	/* One unit held while the decisions are issued, so the sweep cannot
@@ -423,19 +437,29 @@ static void on_snapshot(void *arg, const struct db_reply *r)
 		log_error("sweep failed: snapshot returned no document");
 		goto out;
 	}
+	int64_t t_reply = time_mono_us();
 	if (parse_delta(d, PQgetvalue(r->res, 0, 0), (size_t)PQgetlength(r->res, 0, 0), &s) != 0)
 		goto out;
+	int64_t t_parsed = time_mono_us();
 	if (s.ntickets > 0) {
 		dec = calloc(s.ntickets, sizeof(*dec));
 		if (dec == NULL || choose_plan(&s.world, s.tickets, s.ntickets, dec) != 0) {
 			log_error("sweep failed: out of memory tickets=%zu", s.ntickets);
 			goto out;
 		}
-		queued = act(d, &s, dec);
+		queued = act(d, &s, dec, &moved);
 	}
-	/* A page that moved something: start over from the top, the order may
-	 * have changed. A page where everything waits: look at the next one,
-	 * so a long queue of waiting tickets cannot hide those behind it. */
+	log_debug("sweep planned: tickets=%zu offset=%d priority=%d statements=%zu snapshot_ms=%.1f"
+		  " parse_ms=%.1f plan_ms=%.1f", s.ntickets, sw->offset, sw->priority, queued,
+		  (double)(t_reply - sw->started_us) / 1e3, (double)(t_parsed - t_reply) / 1e3,
+		  (double)(time_mono_us() - t_parsed) / 1e3);
+	/* A pass pages through the waiting tickets in urgency order, so a long
+	 * queue of waiting tickets cannot hide those behind it. The next page
+	 * starts where this one ended, less the tickets it moves out of `new`.
+	 * What this page left waiting has no free capacity it could use (the
+	 * plan is exact), so going back to the top would plan it again for
+	 * nothing; a refused offer (full, unknown) restarts the pass from the
+	 * top (sweep_decision_done). */
 	if (sw->priority) {
 		/* Only the notified tickets were planned: the paging goes on
 		 * where it was, in a full sweep right after. */
@@ -443,10 +467,12 @@ static void on_snapshot(void *arg, const struct db_reply *r)
 		sw->next_offset = sw->offset;
 	} else if (s.more) {
 		sw->again = true;
-		sw->next_offset = queued > 0 ? 0 : sw->offset + SWEEP_PAGE;
+		sw->next_offset = sw->offset + sw->page - (int)(moved < (size_t)sw->page ? moved : (size_t)sw->page);
 	} else {
 		sw->next_offset = 0;
 	}
+	if (!sw->priority && s.ntickets > 0)
+		sw->idle = moved == 0;
 out:
 	free(dec);
 	dispatch_snapshot_free(&s);
@@ -475,7 +501,8 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
 	 * plan, and a new urgent ticket should not wait for that. */
 	sw->priority = sw->nalso > 0;
 	snprintf(offset, sizeof(offset), "%d", sw->offset);
-	snprintf(limit, sizeof(limit), "%d", sw->priority ? 0 : SWEEP_PAGE);
+	sw->page = sw->priority ? 0 : sw->idle ? SWEEP_PAGE_IDLE : SWEEP_PAGE;
+	snprintf(limit, sizeof(limit), "%d", sw->page);
 	/* A text[] literal; ids are [A-Za-z0-9._-] (checked on the way in),
 	 * so none needs quoting. */
 	also[n++] = '{';
@@ -486,11 +513,16 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
 	char version[24], since[24];
 	bool has_version, has_since;
 	people_params(d, version, sizeof(version), since, sizeof(since), &has_version, &has_since);
-	const char *params[5] = { limit, offset, also, has_version ? version : NULL,
-				  has_since ? since : NULL };
+	/* Offers due within two sweep periods and 10 s get their timers now
+	 * (schema/026: a sweep runs at least every SC_SWEEP_MS). */
+	char horizon[16];
+	snprintf(horizon, sizeof(horizon), "%d", 2 * d->svc->cfg.sweep_ms + 10000);
+	const char *params[6] = { limit, offset, also, has_version ? version : NULL,
+				  has_since ? since : NULL, horizon };
 	sw->running = true;
 	sw->again = false;
-	if (db_exec_prepared(d->svc->db, "dispatch_snapshot", 5, params, on_snapshot, d) != 0) {
+	sw->started_us = time_mono_us();
+	if (db_exec_prepared(d->svc->db, "dispatch_snapshot", 6, params, on_snapshot, d) != 0) {
 		log_error("sweep not queued: out of memory");
 		sw->running = false;
 	}
@@ -545,7 +577,7 @@ int sweep_init(struct dispatch *d)
 	if (sw->timer == NULL || sw->kick == NULL ||
 	    db_prepare(s->db, "dispatch_snapshot",
 		       "SELECT sc_dispatch_snapshot_delta($1::int, $2::int, $3::text[],"
-		       " $4::bigint, $5::bigint)", 5) != 0 ||
+		       " $4::bigint, $5::bigint, $6::int)", 6) != 0 ||
 	    db_listen(s->db, "ticket_new", on_notify, d) != 0 ||
 	    db_on_connect(s->db, on_connect, d) != 0)
 		return -1;
