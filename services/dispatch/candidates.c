@@ -32,7 +32,12 @@
 
 /* Tickets per snapshot. Past this the sweep pages on (offset), see
  * on_snapshot. */
-#define SWEEP_PAGE 2000
+#define SWEEP_PAGE 4000
+
+/* Tickets planned at once; the page is planned chunk after chunk, each
+ * chunk's offers in one statement (OFFER_BATCH >= SWEEP_CHUNK) that
+ * PostgreSQL works on while the next chunk is planned. */
+#define SWEEP_CHUNK 1000
 
 /* Tickets per snapshot while the last page moved nothing (a backlog that
  * waits for capacity): the pass through it goes on in short sweeps, so a
@@ -59,6 +64,16 @@ struct sweep {
 	int next_offset;
 	int page;              /* tickets the snapshot in flight asked for */
 	bool idle;             /* the last full page moved nothing */
+	/* The snapshot being planned chunk by chunk (plan_chunk). */
+	struct dispatch_snapshot snap;
+	struct choose_decision *dec;   /* one per snapshot ticket */
+	size_t chunk_at;       /* tickets planned so far */
+	size_t moved;          /* tickets the decisions take out of `new` */
+	size_t queued;         /* statements queued */
+	unsigned gen;          /* people_gen() the snapshot was merged with */
+	bool restart;          /* a decision was refused: the pass starts over */
+	struct event *chunk_ev;/* zero-delay: plan the next chunk */
+	int64_t t_reply, t_parsed;
 };
 
 static void *snap_alloc(struct dispatch_snapshot *s, size_t n, size_t size)
@@ -347,6 +362,7 @@ void sweep_decision_done(struct dispatch *d, bool again)
 	struct sweep *sw = d->sweep;
 	if (again) {
 		sw->again = true;
+		sw->restart = true;
 		sw->next_offset = 0;
 	}
 	if (sw->pending > 0 && --sw->pending == 0)
@@ -367,17 +383,17 @@ static void flush(struct dispatch *d, size_t n, const char **tk, const char **en
 	}
 }
 
-/* Issues the decisions, offers in batches of OFFER_BATCH in plan (urgency)
- * order; returns how many statements were queued, *moved how many tickets
- * they are to take out of `new` (offers and manual moves). */
+/* Issues the decisions of tickets [from, to), offers in batches of
+ * OFFER_BATCH in plan (urgency) order; returns how many statements were
+ * queued, adds to *moved how many tickets they are to take out of `new`
+ * (offers and manual moves). */
 static size_t act(struct dispatch *d, const struct dispatch_snapshot *s, const struct choose_decision *dec,
-		  size_t *moved)
+		  size_t from, size_t to, size_t *moved)
 {
 	size_t queued = 0, waiting = 0, nb = 0;
-	*moved = 0;
 	const char *tk[OFFER_BATCH], *en[OFFER_BATCH], *pa[OFFER_BATCH];
 	enum mode mo[OFFER_BATCH];
-	for (size_t i = 0; i < s->ntickets; i++) {
+	for (size_t i = from; i < to; i++) {
 		const struct choose_ticket *t = &s->tickets[i];
 		switch (dec[i].verdict) {
 		case CHOOSE_OFFER: {
@@ -417,42 +433,16 @@ static size_t act(struct dispatch *d, const struct dispatch_snapshot *s, const s
 	return queued;
 }
 
-static void on_snapshot(void *arg, const struct db_reply *r)
+/* The end of a sweep's planning: where the pass goes on, and the unit
+ * on_snapshot held. */
+static void plan_done(struct dispatch *d)
 {
-	struct dispatch *d = arg;
 	struct sweep *sw = d->sweep;
-	struct dispatch_snapshot s = { 0 };
-	struct choose_decision *dec = NULL;
-	size_t queued = 0, moved = 0;
-
-	sw->next_offset = sw->priority ? sw->offset : 0;
-	/* One unit held while the decisions are issued, so the sweep cannot
-	 * end under our feet whatever order their callbacks come in. */
-	sw->pending = 1;
-	if (r->error != NULL) {
-		log_error("sweep failed: %s", r->error);
-		goto out;
-	}
-	if (PQntuples(r->res) != 1 || PQgetisnull(r->res, 0, 0)) {
-		log_error("sweep failed: snapshot returned no document");
-		goto out;
-	}
-	int64_t t_reply = time_mono_us();
-	if (parse_delta(d, PQgetvalue(r->res, 0, 0), (size_t)PQgetlength(r->res, 0, 0), &s) != 0)
-		goto out;
-	int64_t t_parsed = time_mono_us();
-	if (s.ntickets > 0) {
-		dec = calloc(s.ntickets, sizeof(*dec));
-		if (dec == NULL || choose_plan(&s.world, s.tickets, s.ntickets, dec) != 0) {
-			log_error("sweep failed: out of memory tickets=%zu", s.ntickets);
-			goto out;
-		}
-		queued = act(d, &s, dec, &moved);
-	}
-	log_debug("sweep planned: tickets=%zu offset=%d priority=%d statements=%zu snapshot_ms=%.1f"
-		  " parse_ms=%.1f plan_ms=%.1f", s.ntickets, sw->offset, sw->priority, queued,
-		  (double)(t_reply - sw->started_us) / 1e3, (double)(t_parsed - t_reply) / 1e3,
-		  (double)(time_mono_us() - t_parsed) / 1e3);
+	struct dispatch_snapshot *s = &sw->snap;
+	log_debug("sweep planned: tickets=%zu offset=%d priority=%d statements=%zu moved=%zu"
+		  " snapshot_ms=%.1f parse_ms=%.1f plan_ms=%.1f", s->ntickets, sw->offset, sw->priority,
+		  sw->queued, sw->moved, (double)(sw->t_reply - sw->started_us) / 1e3,
+		  (double)(sw->t_parsed - sw->t_reply) / 1e3, (double)(time_mono_us() - sw->t_parsed) / 1e3);
 	/* A pass pages through the waiting tickets in urgency order, so a long
 	 * queue of waiting tickets cannot hide those behind it. The next page
 	 * starts where this one ended, less the tickets it moves out of `new`.
@@ -465,19 +455,112 @@ static void on_snapshot(void *arg, const struct db_reply *r)
 		 * where it was, in a full sweep right after. */
 		sw->again = true;
 		sw->next_offset = sw->offset;
-	} else if (s.more) {
+	} else if (s->more || sw->chunk_at < s->ntickets) {
 		sw->again = true;
-		sw->next_offset = sw->offset + sw->page - (int)(moved < (size_t)sw->page ? moved : (size_t)sw->page);
+		size_t moved = sw->moved < (size_t)sw->page ? sw->moved : (size_t)sw->page;
+		sw->next_offset = sw->offset + (int)(sw->chunk_at < s->ntickets ? sw->chunk_at : (size_t)sw->page)
+				  - (int)moved;
+		if (sw->next_offset < 0)
+			sw->next_offset = 0;
 	} else {
 		sw->next_offset = 0;
 	}
-	if (!sw->priority && s.ntickets > 0)
-		sw->idle = moved == 0;
-out:
-	free(dec);
-	dispatch_snapshot_free(&s);
+	if (sw->restart)
+		sw->next_offset = 0;
+	if (!sw->priority && s->ntickets > 0)
+		sw->idle = sw->moved == 0;
+	free(sw->dec);
+	sw->dec = NULL;
+	dispatch_snapshot_free(s);
 	if (--sw->pending == 0)
 		sweep_finish(d);
+}
+
+/*
+ * Plans the next SWEEP_CHUNK tickets of the snapshot (in urgency order,
+ * with the capacity the earlier chunks left: choose_plan counts what it
+ * takes in the world's loads) and issues their decisions, one statement
+ * per chunk. Between chunks it returns to the loop, so PostgreSQL makes
+ * one chunk's offers while the next one is planned (two cores: the plan
+ * and the offer SQL overlap). Each chunk is planned exactly, given the
+ * chunks before it, as consecutive pages were.
+ */
+static void plan_chunk(struct dispatch *d)
+{
+	struct sweep *sw = d->sweep;
+	struct dispatch_snapshot *s = &sw->snap;
+	size_t from = sw->chunk_at, n = s->ntickets - from;
+	if (n > SWEEP_CHUNK)
+		n = SWEEP_CHUNK;
+	if (choose_plan(&s->world, s->tickets + from, n, sw->dec + from) != 0) {
+		log_error("sweep failed: out of memory tickets=%zu", n);
+		plan_done(d);
+		return;
+	}
+	sw->queued += act(d, s, sw->dec, from, from + n, &sw->moved);
+	sw->chunk_at = from + n;
+	/* The people the world points to are people.c's: a reconnect in
+	 * between drops them (people_gen), and d->stopping ends the sweep. */
+	if (sw->chunk_at < s->ntickets && !d->stopping) {
+		struct timeval now = { 0, 0 };
+		evtimer_add(sw->chunk_ev, &now);
+		return;
+	}
+	plan_done(d);
+}
+
+static void on_chunk(evutil_socket_t fd, short what, void *arg)
+{
+	struct dispatch *d = arg;
+	if (d->stopping || people_gen(d) != d->sweep->gen)
+		plan_done(d);
+	else
+		plan_chunk(d);
+}
+
+static void on_snapshot(void *arg, const struct db_reply *r)
+{
+	struct dispatch *d = arg;
+	struct sweep *sw = d->sweep;
+	struct dispatch_snapshot *s = &sw->snap;
+
+	memset(s, 0, sizeof(*s));
+	sw->next_offset = sw->priority ? sw->offset : 0;
+	sw->chunk_at = 0;
+	sw->moved = sw->queued = 0;
+	sw->restart = false;
+	/* One unit held while the decisions are issued, so the sweep cannot
+	 * end under our feet whatever order their callbacks come in. */
+	sw->pending = 1;
+	sw->t_reply = sw->t_parsed = time_mono_us();
+	if (r->error != NULL) {
+		log_error("sweep failed: %s", r->error);
+		goto fail;
+	}
+	if (PQntuples(r->res) != 1 || PQgetisnull(r->res, 0, 0)) {
+		log_error("sweep failed: snapshot returned no document");
+		goto fail;
+	}
+	if (parse_delta(d, PQgetvalue(r->res, 0, 0), (size_t)PQgetlength(r->res, 0, 0), s) != 0)
+		goto fail;
+	sw->t_parsed = time_mono_us();
+	sw->gen = people_gen(d);
+	if (s->ntickets == 0) {
+		plan_done(d);
+		return;
+	}
+	sw->dec = calloc(s->ntickets, sizeof(*sw->dec));
+	if (sw->dec == NULL) {
+		log_error("sweep failed: out of memory tickets=%zu", s->ntickets);
+		goto fail;
+	}
+	plan_chunk(d);
+	return;
+fail:
+	/* Nothing planned: the pass starts over at the next sweep. */
+	sw->chunk_at = s->ntickets;
+	s->more = false;
+	plan_done(d);
 }
 
 static void on_kick(evutil_socket_t fd, short what, void *arg)
@@ -574,7 +657,8 @@ int sweep_init(struct dispatch *d)
 	d->sweep = sw;
 	sw->timer = event_new(s->base, -1, EV_PERSIST, on_timer, d);
 	sw->kick = evtimer_new(s->base, on_kick, d);
-	if (sw->timer == NULL || sw->kick == NULL ||
+	sw->chunk_ev = evtimer_new(s->base, on_chunk, d);
+	if (sw->timer == NULL || sw->kick == NULL || sw->chunk_ev == NULL ||
 	    db_prepare(s->db, "dispatch_snapshot",
 		       "SELECT sc_dispatch_snapshot_delta($1::int, $2::int, $3::text[],"
 		       " $4::bigint, $5::bigint, $6::int)", 6) != 0 ||
@@ -596,6 +680,10 @@ void sweep_free(struct dispatch *d)
 		event_free(sw->timer);
 	if (sw->kick != NULL)
 		event_free(sw->kick);
+	if (sw->chunk_ev != NULL)
+		event_free(sw->chunk_ev);
+	free(sw->dec);
+	dispatch_snapshot_free(&sw->snap);
 	free(sw);
 	d->sweep = NULL;
 }

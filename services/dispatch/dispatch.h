@@ -120,6 +120,10 @@ void people_free(struct dispatch *d);
 /* Drops the cache: the next snapshot brings everything. */
 void people_reset(struct dispatch *d);
 
+/* Changes whenever the engineers and partners handed out by people_apply
+ * are freed or replaced (pointers into them are then stale). */
+unsigned people_gen(const struct dispatch *d);
+
 /* Parameters of the next sc_dispatch_snapshot_delta: the people version
  * held (has_version false: none, pass NULL) and the `now` of the last
  * status read (has_since false: pass NULL). */
@@ -153,8 +157,9 @@ void offers_free(struct dispatch *d);
 int offers_send(struct dispatch *d, const char *ticket, const char *engineer,
 		const char *partner, enum mode mode) __attribute__((warn_unused_result));
 
-/* At most this many offers per sc_dispatch_offer_many statement. */
-#define OFFER_BATCH 256
+/* At most this many offers per sc_dispatch_offer_many statement: a sweep
+ * chunk's offers (candidates.c, SWEEP_CHUNK) go in one. */
+#define OFFER_BATCH 1000
 
 /*
  * Offers tickets[i] to engineers[i] or partners[i] (the other NULL) in

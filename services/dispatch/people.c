@@ -46,6 +46,7 @@ struct people {
 	size_t *eidx, *pidx;               /* indexes sorted by id (strcmp) */
 	bool has_since;
 	int64_t since_us;                  /* `now` of the last status read */
+	unsigned gen;                      /* people_gen() */
 };
 
 static const struct choose_engineer *sort_e;
@@ -96,6 +97,7 @@ static long find_p(const struct people *p, const char *id)
 
 static void drop(struct people *p)
 {
+	p->gen++;
 	dispatch_snapshot_free(&p->master);
 	free(p->ex);
 	free(p->eidx);
@@ -104,6 +106,11 @@ static void drop(struct people *p)
 	p->eidx = p->pidx = NULL;
 	p->loaded = false;
 	p->has_since = false;
+}
+
+unsigned people_gen(const struct dispatch *d)
+{
+	return d->people != NULL ? d->people->gen : 0;
 }
 
 void people_reset(struct dispatch *d)
