@@ -2,11 +2,11 @@
  * The sweep: who qualifies for which waiting ticket, and the resulting
  * offers. One sweep reads one consistent snapshot
  * (sc_dispatch_snapshot_delta, schema/026: a page of waiting tickets, the
- * open offers made lately, and what changed about the people, merged by
+ * open offers due soon, and what changed about the people, merged by
  * people.c into the engineers and partners it keeps), lets choose_plan()
- * (common/dispatch_plan.c) decide, and hands the decisions to offers.c in
- * batches. The sweep ends when all of them have returned; requests that
- * came meanwhile make exactly one more.
+ * (common/dispatch_plan.c) decide chunk by chunk, and hands the decisions
+ * to offers.c, one statement per chunk. The sweep ends when all of them
+ * have returned; requests that came meanwhile make exactly one more.
  *
  * Wake-ups: NOTIFY ticket_new (whose ticket the next snapshot includes
  * whatever page it reads), an EV_PERSIST timer every SC_SWEEP_MS (the
@@ -41,9 +41,13 @@
 
 /* Tickets per snapshot while the last page moved nothing (a backlog that
  * waits for capacity): the pass through it goes on in short sweeps, so a
- * new urgent ticket waits for a short one, not for a 2000-ticket plan.
+ * new urgent ticket waits for a short one, not for a 1000-ticket chunk.
  * Back to SWEEP_PAGE as soon as a page moves something. */
 #define SWEEP_PAGE_IDLE 500
+
+/* After a pass that moved nothing, the sweep timer starts the next one
+ * only this many SC_SWEEP_MS periods later (see plan_done). */
+#define SWEEP_QUIET 5
 
 /* Tickets announced by NOTIFY ticket_new since the last snapshot, passed
  * to it (p_also) so they are decided in the next sweep whatever page the
@@ -72,6 +76,9 @@ struct sweep {
 	size_t queued;         /* statements queued */
 	unsigned gen;          /* people_gen() the snapshot was merged with */
 	bool restart;          /* a decision was refused: the pass starts over */
+	bool in_pass;          /* a pass through the waiting tickets is under way */
+	size_t pass_moved;     /* tickets the pass under way moved so far */
+	int64_t quiet_until_us;/* monotonic: the timer starts no pass before */
 	struct event *chunk_ev;/* zero-delay: plan the next chunk */
 	int64_t t_reply, t_parsed;
 };
@@ -255,8 +262,8 @@ static int parse_tickets(struct dispatch_snapshot *s, const cJSON *tk)
 
 /*
  * A sc_dispatch_snapshot_delta document (schema/026): tickets as in the
- * full one, open offers due soon as [id, mode, expires_us], the people merged by people.c (only read when a ticket
- * waits). 0, or -1 with the reason logged; dispatch_snapshot_free(s)
+ * full one, open offers due soon as [id, mode, expires_us], the people
+ * merged by people.c (only read when a ticket waits). 0, or -1 with the reason logged; dispatch_snapshot_free(s)
  * either way (the world's people belong to people.c).
  */
 static int parse_delta(struct dispatch *d, const char *text, size_t len, struct dispatch_snapshot *s)
@@ -451,18 +458,31 @@ static void plan_done(struct dispatch *d)
 	 * nothing; a refused offer (full, unknown) restarts the pass from the
 	 * top (sweep_decision_done). */
 	if (sw->priority) {
-		/* Only the notified tickets were planned: the paging goes on
-		 * where it was, in a full sweep right after. */
-		sw->again = true;
+		/* Only the notified tickets were planned: a pass under way goes
+		 * on where it was, in a full sweep right after. */
+		if (sw->in_pass)
+			sw->again = true;
 		sw->next_offset = sw->offset;
 	} else if (s->more || sw->chunk_at < s->ntickets) {
 		sw->again = true;
+		sw->in_pass = true;
+		sw->pass_moved += sw->moved;
 		size_t moved = sw->moved < (size_t)sw->page ? sw->moved : (size_t)sw->page;
 		sw->next_offset = sw->offset + (int)(sw->chunk_at < s->ntickets ? sw->chunk_at : (size_t)sw->page)
 				  - (int)moved;
 		if (sw->next_offset < 0)
 			sw->next_offset = 0;
 	} else {
+		/* The pass ended. One that moved nothing is not repeated by
+		 * the timer for SWEEP_QUIET periods: whatever could change
+		 * that (capacity freed, a status, an expiry, a new ticket)
+		 * asks for a sweep itself; the timer is the safety net for
+		 * what does not (a shift opening, a change made in SQL). */
+		sw->pass_moved += sw->moved;
+		sw->quiet_until_us = sw->pass_moved == 0 && !sw->restart
+				     ? time_mono_us() + (int64_t)SWEEP_QUIET * d->svc->cfg.sweep_ms * 1000 : 0;
+		sw->pass_moved = 0;
+		sw->in_pass = false;
 		sw->next_offset = 0;
 	}
 	if (sw->restart)
@@ -557,7 +577,9 @@ static void on_snapshot(void *arg, const struct db_reply *r)
 	plan_chunk(d);
 	return;
 fail:
-	/* Nothing planned: the pass starts over at the next sweep. */
+	/* Nothing planned: the pass starts over at the next sweep (and is
+	 * not taken for a quiet one). */
+	sw->pass_moved++;
 	sw->chunk_at = s->ntickets;
 	s->more = false;
 	plan_done(d);
@@ -631,7 +653,11 @@ bool sweep_idle(const struct dispatch *d)
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
-	sweep_request(arg);
+	struct dispatch *d = arg;
+	struct sweep *sw = d->sweep;
+	if (!sw->in_pass && time_mono_us() < sw->quiet_until_us)
+		return;
+	sweep_request(d);
 }
 
 static void on_notify(void *arg, const char *channel, const char *payload)

@@ -49,6 +49,8 @@ struct people {
 	unsigned gen;                      /* people_gen() */
 };
 
+/* qsort has no context argument: the arrays being sorted, set just before
+ * (the loop thread only). */
 static const struct choose_engineer *sort_e;
 static const struct choose_partner *sort_p;
 
