@@ -25,7 +25,9 @@
 #       `scctl migrate`, the country imported, the backlog inserted in one
 #       statement, then sc-dispatch started: offers committed per second
 #       until every free unit is used (tickets dispatched per second, end
-#       to end: snapshot, plan, one sc_dispatch_offer per ticket, outbox);
+#       to end: snapshot, plan, offers in batches, outbox), beside two
+#       baselines of the same run: the offer SQL alone (2,048 offers in
+#       batches of 256 on the same data, rolled back first) and (1);
 #       then, under that backlog (the tickets left waiting), N urgent
 #       tickets opened one at a time with sc_ticket_open: decision latency
 #       = offer committed - ticket committed, p50 / p99 / max.
@@ -254,6 +256,33 @@ units=$(psql_q -c "SELECT (SELECT sum(max_concurrent) FROM engineer WHERE id NOT
                         + (SELECT sum(capacity) FROM partner WHERE certified_until > now())")
 say "backlog: $(psql_q -c "SELECT count(*) FROM ticket WHERE state = 'new'") tickets, $units units of capacity"
 
+# Baseline of the same run: the offer SQL alone. 2,048 offers (one waiting
+# ticket to one on-site engineer of its province) in 8 sc_dispatch_offer_many
+# statements of 256, in one transaction that is rolled back, so the service
+# starts on the same backlog.
+sql_out=$(psql_q -F' ' <<'SQL'
+BEGIN;
+CREATE TEMP TABLE pairs AS
+WITH t AS (SELECT id, province, row_number() OVER (PARTITION BY province ORDER BY id) n
+             FROM ticket WHERE state = 'new'),
+     e AS (SELECT e.id, e.province, row_number() OVER (PARTITION BY e.province ORDER BY e.id) n
+             FROM engineer e WHERE e.kind = 'onsite' AND e.max_concurrent > 0)
+SELECT t.id AS ticket, e.id AS engineer, (row_number() OVER () - 1) / 256 AS k
+  FROM t JOIN e ON e.province = t.province AND e.n = t.n LIMIT 2048;
+SELECT clock_timestamp() AS t0 \gset
+SELECT count(*) FILTER (WHERE r.result = 'offered') AS offered
+  FROM generate_series(0, 7) g
+  CROSS JOIN LATERAL sc_dispatch_offer_many((SELECT jsonb_agg(jsonb_build_object(
+           'ticket', p.ticket, 'engineer', p.engineer, 'mode', 'onsite'))
+                                               FROM pairs p WHERE p.k = g)) r \gset
+SELECT :offered, round(extract(epoch FROM clock_timestamp() - :'t0')::numeric, 3);
+ROLLBACK;
+SQL
+)
+read -r sql_offers sql_secs < <(grep -E '^[0-9]+ [0-9.]+$' <<<"$sql_out" | tail -n 1)
+sql_rate=$(awk -v n="$sql_offers" -v s="$sql_secs" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }')
+say "offer SQL alone: $sql_offers offers in ${sql_secs}s"
+
 "${SC_ENV[@]}" "$BIN/sc-dispatch" >"$TMP/sc-dispatch.log" 2>&1 &
 DISPATCH_PID=$!
 # Until the offers stop growing for 10 s (every unit used, or what is left
@@ -328,6 +357,11 @@ DISPATCH_PID=
   echo "(2) service: sc-dispatch + PostgreSQL (durable commits) + outbox, same country"
   echo "  backlog $TICKETS tickets, $units units of capacity (+ emergency engineers for the probe)"
   echo "  offers committed            $offers in ${span} s = $rate tickets dispatched / s"
+  echo "  baselines of this run       offer SQL alone: $sql_rate offers/s ($sql_offers in ${sql_secs} s, 8 x 256, rolled back)"
+  echo "                              optimiser alone: ${F[plan_tickets_per_s]} tickets decided/s, see (1)"
+  awk -v r="$rate" -v q="$sql_rate" -v o="${F[plan_tickets_per_s]}" 'BEGIN {
+      printf "  ratio                       service / offer SQL %.2f   service / optimiser %.2f\n",
+             (q > 0 ? r / q : 0), (o > 0 ? r / o : 0) }'
   echo "  left waiting / manual       $waiting / $manual"
   echo "  urgent-ticket latency       p50 ${p50} ms   p99 ${p99} ms   max ${pmax} ms   ($done_probes of $PROBES probes offered)"
 } | tee "$TMP/report.txt"

@@ -7,8 +7,11 @@
  *
  *   candidates.c  the sweep: woken by NOTIFY ticket_new, every SC_SWEEP_MS
  *                 and whenever capacity frees; reads one snapshot
- *                 (sc_dispatch_snapshot), lets common/dispatch_choose.c
+ *                 (sc_dispatch_snapshot_delta), lets common/dispatch_choose.c
  *                 decide, hands the decisions to offers.c
+ *   people.c      the engineers and partners kept between sweeps: master
+ *                 data reloaded when it changed, status, shifts and loads
+ *                 merged from each snapshot
  *   offers.c      offers and manual-queue moves (one SQL function call
  *                 each), one libevent timer per open offer for its expiry
  *   replan.c      escalation re-plans: on an SLA warning (NOTIFY
@@ -35,6 +38,7 @@ struct mqsub_msg;
 struct sweep;
 struct offers;
 struct replan;
+struct people;
 
 #define DISPATCH_PROGRAM "sc-dispatch"
 
@@ -55,6 +59,7 @@ struct dispatch {
 	struct sweep *sweep;           /* candidates.c */
 	struct offers *offers;         /* offers.c */
 	struct replan *replan;         /* replan.c */
+	struct people *people;         /* people.c */
 	bool stopping;                 /* SIGTERM: start no new sweep */
 	struct metric *offers_total[DISPATCH_NMODES][DISPATCH_NRESULTS];
 	struct metric *decision_seconds;
@@ -100,6 +105,39 @@ struct dispatch_snapshot {
  * dispatch_snapshot_free(s) either way. */
 int dispatch_snapshot_parse(struct dispatch *d, const char *text, size_t len,
 			    struct dispatch_snapshot *s) __attribute__((warn_unused_result));
+
+/* As dispatch_snapshot_parse, on a document already parsed into s->root
+ * (owned by s). */
+int dispatch_snapshot_parse_json(struct dispatch *d, struct dispatch_snapshot *s)
+	__attribute__((warn_unused_result));
+
+/* ---- people.c -------------------------------------------------------- */
+
+/* The cache and its connect hook (a reconnect drops it). 0 or -1. */
+int people_init(struct dispatch *d) __attribute__((warn_unused_result));
+void people_free(struct dispatch *d);
+
+/* Drops the cache: the next snapshot brings everything. */
+void people_reset(struct dispatch *d);
+
+/* Changes whenever the engineers and partners handed out by people_apply
+ * are freed or replaced (pointers into them are then stale). */
+unsigned people_gen(const struct dispatch *d);
+
+/* Parameters of the next sc_dispatch_snapshot_delta: the people version
+ * held (has_version false: none, pass NULL) and the `now` of the last
+ * status read (has_since false: pass NULL). */
+void people_params(const struct dispatch *d, char *version, size_t vlen, char *since, size_t slen,
+		   bool *has_version, bool *has_since);
+
+/*
+ * Merges the people parts of a sc_dispatch_snapshot_delta document (root;
+ * its "people" member is taken over) into the cache and points w's
+ * engineers and partners at it (valid until the next call; w->now_us must
+ * be set). 0, or -1 with the reason logged and the cache dropped.
+ */
+int people_apply(struct dispatch *d, cJSON *root, struct choose_world *w)
+	__attribute__((warn_unused_result));
 void dispatch_snapshot_free(struct dispatch_snapshot *s);
 
 /* ---- offers.c -------------------------------------------------------- */
@@ -119,8 +157,9 @@ void offers_free(struct dispatch *d);
 int offers_send(struct dispatch *d, const char *ticket, const char *engineer,
 		const char *partner, enum mode mode) __attribute__((warn_unused_result));
 
-/* At most this many offers per sc_dispatch_offer_many statement. */
-#define OFFER_BATCH 256
+/* At most this many offers per sc_dispatch_offer_many statement: a sweep
+ * chunk's offers (candidates.c, SWEEP_CHUNK) go in one. */
+#define OFFER_BATCH 1000
 
 /*
  * Offers tickets[i] to engineers[i] or partners[i] (the other NULL) in

@@ -1,5 +1,6 @@
 /* sc-dispatch: boot, signals and the loop; the work is in candidates.c
- * (the sweep), offers.c (offers and their expiry timers), replan.c
+ * (the sweep), people.c (engineers and partners between sweeps), offers.c
+ * (offers and their expiry timers), replan.c
  * (escalation re-plans) and events.c (engineers' and partners' events and
  * status). */
 #include <stdio.h>
@@ -71,7 +72,7 @@ int main(int argc, char **argv)
 	d.svc = &svc;
 	svc.app = &d;
 	svc.drain = drain;
-	if (register_metrics(&d, svc.metrics) != 0 || offers_init(&d) != 0 ||
+	if (register_metrics(&d, svc.metrics) != 0 || offers_init(&d) != 0 || people_init(&d) != 0 ||
 	    sweep_init(&d) != 0 || replan_init(&d) != 0 || events_init(&d) != 0) {
 		log_error("cannot start: out of memory");
 		rc = 1;
@@ -82,6 +83,7 @@ out:
 	/* Timers before the loop they live on. */
 	replan_free(&d);
 	sweep_free(&d);
+	people_free(&d);
 	offers_free(&d);
 	service_done(&svc);
 	return rc;

@@ -2,12 +2,12 @@
  * Offers and their expiry.
  *
  * A sweep's offers go in batches (offers_send_batch: sc_dispatch_offer_many,
- * schema/024_dispatch_batch.sql, one statement and one commit for up to
- * OFFER_BATCH offers); each is one call of sc_dispatch_offer: it
- * locks the ticket (still `new`?) and then the engineer's or partner's row
- * (capacity left?) before sc_order_offer writes the order and its outbox
- * event, so two instances neither offer one ticket twice nor overbook one
- * engineer.
+ * one statement and one commit for up to OFFER_BATCH offers, set-based
+ * since schema/025_dispatch_offer_set.sql): it locks the batch's tickets
+ * (still `new`?) and then its engineers' and partners' rows (capacity
+ * left?) before it writes the orders and their outbox events, so two
+ * instances neither offer one ticket twice nor overbook one engineer. A
+ * row another transaction holds is skipped (`busy`), never waited for.
  *
  * Expiry: one libevent timer per open offer, due at offer_expires_at, in a
  * hash table by order id. Timers come from our own offers, from all open
@@ -308,7 +308,15 @@ static bool offered_row(struct dispatch *d, const PGresult *res, int i, enum mod
 		log_debug("offer skipped: ticket no longer new ticket=%s", ticket);
 		return false;
 	}
-	/* full, unknown, retry (lock wait given up): decide again on fresh data. */
+	if (strcmp(result, "busy") == 0) {
+		/* Ticket or receiver locked by another transaction (another
+		 * instance's batch, an event): that one is making progress; the
+		 * ticket, if still new, comes back in a later sweep. Planning
+		 * again at once would only spin while the lock is held. */
+		log_debug("offer skipped: locked elsewhere ticket=%s", ticket);
+		return false;
+	}
+	/* full, unknown: decide again on fresh data. */
 	log_info("offer refused: %s ticket=%s", result, ticket);
 	return true;
 }
