@@ -149,14 +149,6 @@ int offers_init(struct dispatch *d) __attribute__((warn_unused_result));
 /* Cancels every timer and frees. */
 void offers_free(struct dispatch *d);
 
-/*
- * Offers ticket to engineer (or partner, the other NULL) in mode through
- * sc_dispatch_offer. Calls sweep_decision_done() once when the statement
- * returned. 0, or -1 when it could not be queued (nothing called).
- */
-int offers_send(struct dispatch *d, const char *ticket, const char *engineer,
-		const char *partner, enum mode mode) __attribute__((warn_unused_result));
-
 /* At most this many offers per sc_dispatch_offer_many statement: a sweep
  * chunk's offers (candidates.c, SWEEP_CHUNK) go in one. */
 #define OFFER_BATCH 1000
@@ -172,7 +164,8 @@ int offers_send_batch(struct dispatch *d, size_t n, const char *const *tickets,
 		      const char *const *engineers, const char *const *partners,
 		      const enum mode *modes) __attribute__((warn_unused_result));
 
-/* Sends ticket to the manual queue (sc_dispatch_manual), then as offers_send. */
+/* Sends ticket to the manual queue (sc_dispatch_manual); calls
+ * sweep_decision_done() once when the statement returned. */
 int offers_manual(struct dispatch *d, const char *ticket, const char *reason)
 	__attribute__((warn_unused_result));
 

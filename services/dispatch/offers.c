@@ -58,12 +58,10 @@ struct offers {
 	size_t count;
 };
 
-/* What an offer or manual statement needs back in its callback. */
+/* What a manual-queue statement needs back in its callback. */
 struct offer_job {
 	struct dispatch *d;
-	enum mode mode;
 	char ticket[TOPIC_ID_MAX + 1];
-	char to[TOPIC_ID_MAX + 1];
 };
 
 static size_t hash(const char *s)
@@ -250,38 +248,6 @@ static void on_connect(void *arg)
 		log_error("open offers not loaded: out of memory");
 }
 
-static void on_offered(void *arg, const struct db_reply *r)
-{
-	struct offer_job *j = arg;
-	struct dispatch *d = j->d;
-	bool again = false;
-	if (r->error != NULL) {
-		log_error("offer failed: %s ticket=%s to=%s", r->error, j->ticket, j->to);
-		goto out;
-	}
-	const char *result = PQntuples(r->res) == 1 ? PQgetvalue(r->res, 0, 0) : "";
-	if (strcmp(result, "offered") == 0) {
-		const char *order = PQgetvalue(r->res, 0, 1);
-		int64_t expires = strtoll(PQgetvalue(r->res, 0, 2), NULL, 10);
-		int64_t ready = strtoll(PQgetvalue(r->res, 0, 3), NULL, 10);
-		log_info("offer made ticket=%s order=%s to=%s mode=%s", j->ticket, order, j->to,
-			 mode_name(j->mode));
-		dispatch_count(d, j->mode, DISPATCH_OFFERED);
-		metric_observe(d->decision_seconds, (double)(time_now_us() - ready) / 1e6);
-		offers_track(d, order, j->mode, expires, true);
-	} else if (strcmp(result, "taken") == 0) {
-		log_debug("offer skipped: ticket no longer new ticket=%s", j->ticket);
-	} else {
-		/* full (another instance filled that capacity since our snapshot)
-		 * or unknown (master data changed): decide again on fresh data. */
-		log_info("offer refused: %s ticket=%s to=%s", result, j->ticket, j->to);
-		again = true;
-	}
-out:
-	free(j);
-	sweep_decision_done(d, again);
-}
-
 /* What a batch statement needs back: the modes by ticket, in order. */
 struct batch_job {
 	struct dispatch *d;
@@ -289,8 +255,8 @@ struct batch_job {
 	enum mode *modes;
 };
 
-/* One row of sc_dispatch_offer_many, handled as on_offered handles its
- * single row. Returns true when the sweep should plan again. */
+/* One row of sc_dispatch_offer_many. Returns true when the sweep should
+ * plan again. */
 static bool offered_row(struct dispatch *d, const PGresult *res, int i, enum mode mode)
 {
 	const char *ticket = PQgetvalue(res, i, 0), *result = PQgetvalue(res, i, 1);
@@ -394,38 +360,13 @@ static void on_manual(void *arg, const struct db_reply *r)
 	sweep_decision_done(d, false);
 }
 
-static struct offer_job *job_new(struct dispatch *d, const char *ticket, const char *to,
-				 enum mode mode)
+int offers_manual(struct dispatch *d, const char *ticket, const char *reason)
 {
 	struct offer_job *j = calloc(1, sizeof(*j));
 	if (j == NULL)
-		return NULL;
+		return -1;
 	j->d = d;
-	j->mode = mode;
 	snprintf(j->ticket, sizeof(j->ticket), "%s", ticket);
-	snprintf(j->to, sizeof(j->to), "%s", to ? to : "");
-	return j;
-}
-
-int offers_send(struct dispatch *d, const char *ticket, const char *engineer,
-		const char *partner, enum mode mode)
-{
-	struct offer_job *j = job_new(d, ticket, engineer ? engineer : partner, mode);
-	if (j == NULL)
-		return -1;
-	const char *params[4] = { ticket, engineer, partner, mode_name(mode) };
-	if (db_exec_prepared(d->svc->db, "dispatch_offer", 4, params, on_offered, j) != 0) {
-		free(j);
-		return -1;
-	}
-	return 0;
-}
-
-int offers_manual(struct dispatch *d, const char *ticket, const char *reason)
-{
-	struct offer_job *j = job_new(d, ticket, NULL, MODE_ONSITE);
-	if (j == NULL)
-		return -1;
 	const char *params[2] = { ticket, reason };
 	if (db_exec_prepared(d->svc->db, "dispatch_manual", 2, params, on_manual, j) != 0) {
 		free(j);
@@ -444,9 +385,6 @@ int offers_init(struct dispatch *d)
 	o->nbuckets = 1024;
 	o->buckets = calloc(o->nbuckets, sizeof(*o->buckets));
 	if (o->buckets == NULL ||
-	    db_prepare(db, "dispatch_offer",
-		       "SELECT result, order_id, offer_expires_us, ready_us"
-		       " FROM sc_dispatch_offer($1, $2, $3, $4, '" DISPATCH_PROGRAM "')", 4) != 0 ||
 	    db_prepare(db, "dispatch_offer_many",
 		       "SELECT ticket_id, result, order_id, offer_expires_us, ready_us"
 		       " FROM sc_dispatch_offer_many($1::jsonb, '" DISPATCH_PROGRAM "')", 1) != 0 ||
