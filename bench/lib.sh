@@ -121,7 +121,9 @@ bench_tmp() {
   MQTT_URL="tcp://127.0.0.1:$MQ_PORT"
 }
 
-psql_q() { "$PGBIN/psql" -X -At -v ON_ERROR_STOP=1 "$DSN" -c "$1"; }
+# psql_q ARG...: psql on the bench database, unaligned, stopping at the first
+# error (-c "SQL", or -v ... with the SQL on stdin).
+psql_q() { "$PGBIN/psql" -X -At -v ON_ERROR_STOP=1 "$DSN" "$@"; }
 
 # bench_start_postgres [EXTRA]: the harness's settings (tests/integration/
 # harness.c) with fsync as asked, plus EXTRA postgresql.conf lines (the last

@@ -203,7 +203,7 @@ for round in 1 2 3 4 5; do
   wait "${TRANSIENT[0]}" || { cat "$TMP/prime.err" >&2; die "priming publisher failed"; }
   TRANSIENT=()
   for _ in $(seq 300); do
-    n=$(psql_q "SELECT count(*) FROM telemetry WHERE seq = $round")
+    n=$(psql_q -c "SELECT count(*) FROM telemetry WHERE seq = $round")
     ((n >= DEVICES)) && { primed=1; break; }
     nap 0.1
   done
@@ -248,7 +248,7 @@ plan_phase() {
   W1=$((T0 + PHASE_S * 10 * WIN_TO))
 }
 caught_up() {
-  psql_q "SELECT (SELECT count(*) FROM stream_cursor WHERE consumer LIKE 'sc-alertd/p%'
+  psql_q -c "SELECT (SELECT count(*) FROM stream_cursor WHERE consumer LIKE 'sc-alertd/p%'
                           AND seq = (SELECT seq FROM ingest_head)) > 0
                     AND NOT EXISTS (SELECT 1 FROM stream_cursor WHERE consumer LIKE 'sc-alertd/p%'
                                      AND seq < (SELECT seq FROM ingest_head))"
@@ -258,7 +258,7 @@ caught_up() {
 # IN_P50, IN_P99 and, when sc-alertd runs, AL_RATE (samples/s in the window).
 full_path() {
   local tag=$1 rate=$2 watch pub a0=0 a1=0 out
-  psql_q "CHECKPOINT" >/dev/null
+  psql_q -c "CHECKPOINT" >/dev/null
   plan_phase
   "$BIN/bench-ingest-watch" --dsn "$DSN" --window-start "$W0" --window-end "$W1" \
     --timeline "$TMP/$tag.watch.tl" --ready "$TMP/$tag.ready" \
@@ -309,7 +309,7 @@ B_RATE=$IN_RATE B_P50=$IN_P50 B_P99=$IN_P99 B_CPU=("${CPU[@]}")
 say "(i) $B_RATE rows/s committed, lag p50 $B_P50 ms p99 $B_P99 ms"
 
 # (ii) sc-alertd on the backlog (the priming and (i)).
-BACKLOG=$(psql_q "SELECT count(*) FROM telemetry")
+BACKLOG=$(psql_q -c "SELECT count(*) FROM telemetry")
 say "(ii) starting sc-alertd on a backlog of $BACKLOG samples"
 t0=$(now_ms)
 a_t0=$(ticks_of "$PG_PID")
@@ -321,7 +321,7 @@ done
 t1=$(now_ms)
 K_RATE=$(awk -v n="$BACKLOG" -v ms="$((t1 - t0))" 'BEGIN { printf "%.0f", n * 1000 / ms }')
 K_S=$(awk -v ms="$((t1 - t0))" 'BEGIN { printf "%.1f", ms / 1000 }')
-K_STATES=$(psql_q "SELECT count(*) FROM rule_state")
+K_STATES=$(psql_q -c "SELECT count(*) FROM rule_state")
 say "(ii) caught up in $K_S s: $K_RATE samples/s"
 
 # (iii) full path with sc-alertd.

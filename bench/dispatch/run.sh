@@ -3,13 +3,15 @@
 # says what it measures and how to read it).
 #
 #   bench/dispatch/run.sh [--engineers N] [--partners N] [--tickets N]
-#                         [--probes N] [--seed S] [--no-build] [--keep]
+#                         [--probes N] [--seed S] [--fsync on|off]
+#                         [--no-build] [--keep]
 #
 #   --engineers N   engineers (default 9000; plus one "emergency" engineer per
 #                   province in the service phase, for the latency probe)
 #   --partners N    partners (default 1000): 10,000 people in all
 #   --tickets N     open tickets of the backlog (default 50000)
 #   --probes N      urgent tickets of the latency probe (default 50)
+#   --fsync on|off  PostgreSQL fsync (default on: durable commits)
 #   --seed S        seed of the generated country (default 1)
 #   --no-build      use build-bench/ as it is
 #   --keep          keep the temp dir (logs) at the end
@@ -37,34 +39,25 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-BUILD=${SC_BENCH_BUILD:-$ROOT/build-bench}
-BIN=$BUILD/bin
-PGBIN=${SC_PG_BINDIR:-/usr/lib/postgresql/15/bin}
-MOSQUITTO=${SC_MOSQUITTO:-/usr/sbin/mosquitto}
+NAME=bench/dispatch
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 ENGINEERS=9000
 PARTNERS=1000
 TICKETS=50000
 PROBES=50
 SEED=1
-BUILD_IT=1
-KEEP=0
 PROVINCES=31
 
-say() { printf 'run.sh: %s\n' "$*" >&2; }
-die() { printf 'run.sh: error: %s\n' "$*" >&2; exit 1; }
-usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'; }
-
-int_arg() { [[ $2 =~ ^[0-9]+$ ]] || die "$1 needs a whole number, not '$2'"; }
 while (($#)); do
+  if bench_parse_common "$1" "${2-}"; then shift "$SHIFT"; continue; fi
   case $1 in
     --engineers) int_arg "$1" "${2-}"; ENGINEERS=$2; shift 2 ;;
     --partners) int_arg "$1" "${2-}"; PARTNERS=$2; shift 2 ;;
     --tickets) int_arg "$1" "${2-}"; TICKETS=$2; shift 2 ;;
     --probes) int_arg "$1" "${2-}"; PROBES=$2; shift 2 ;;
     --seed) int_arg "$1" "${2-}"; SEED=$2; shift 2 ;;
-    --no-build) BUILD_IT=0; shift ;;
-    --keep) KEEP=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; die "unknown argument: $1" ;;
   esac
@@ -73,97 +66,26 @@ done
 
 # --- processes: every PID we start, stopped by PID in cleanup ---------------
 
-TMP=
-PG_WRAP= PG_PID= MQ_WRAP= MQ_PID= DISPATCH_PID=
-
-alive() {
-  local st
-  st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-  st=${st##*) }
-  [[ ${st:0:1} != Z ]]
-}
-
-stop_pid() {
-  local pid=$1 sig=$2 tries=$(($3 * 10))
-  [[ -n $pid ]] && alive "$pid" || return 0
-  kill "-$sig" "$pid" 2>/dev/null || return 0
-  while ((tries-- > 0)) && alive "$pid"; do sleep 0.1; done
-  if alive "$pid"; then
-    say "pid $pid still running after $3 s: SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-}
+DISPATCH_PID=
 
 cleanup() {
-  local rc=$? pid
+  local rc=$?
   trap - EXIT INT TERM
   set +e
   stop_pid "$DISPATCH_PID" TERM 30
-  stop_pid "$MQ_PID" TERM 10
-  if [[ -n $PG_PID ]] && alive "$PG_PID"; then
-    kill -INT "$PG_PID"
-    local tries=300
-    while ((tries-- > 0)) && alive "$PG_PID"; do sleep 0.1; done
-    alive "$PG_PID" && kill -QUIT "$PG_PID"
-  fi
-  for pid in "$MQ_WRAP" "$PG_WRAP"; do
-    [[ -n $pid ]] && { stop_pid "$pid" TERM 5; wait "$pid" 2>/dev/null; }
-  done
-  wait 2>/dev/null
-  if [[ -n $TMP && -d $TMP ]]; then
-    if ((KEEP)) || ((rc != 0 && rc != 130 && rc != 143)); then
-      say "temp dir kept: $TMP"
-    else
-      rm -rf "$TMP"
-    fi
-  fi
+  bench_stop_servers
+  bench_remove_tmp "$rc"
   exit "$rc"
 }
-trap cleanup EXIT
-trap 'say interrupted; exit 130' INT
-trap 'say terminated; exit 143' TERM
-
-AS_PG=() AS_MQ=()
-if ((EUID == 0)); then
-  AS_PG=(runuser -u postgres --)
-  AS_MQ=(runuser -u mosquitto --)
-fi
-
-USED_PORTS=" "
-pick_port() {
-  local p tries=500
-  while ((tries-- > 0)); do
-    p=$((20000 + RANDOM % 30000))
-    [[ $USED_PORTS == *" $p "* ]] && continue
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      USED_PORTS+="$p "
-      REPLY=$p
-      return 0
-    fi
-  done
-  die "no free port found"
-}
+bench_traps
 
 # --- build -------------------------------------------------------------------
 
-TARGETS=(sc-dispatch scctl bench-dispatch-plan)
-if ((BUILD_IT)); then
-  say "building ${TARGETS[*]} in $BUILD (Release)"
-  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DSC_BENCH=ON -DSC_TESTS=OFF \
-    >/dev/null || die "cmake configure failed"
-  cmake --build "$BUILD" -j2 --target "${TARGETS[@]}" >"$BUILD/bench-build.log" 2>&1 || {
-    tail -n 30 "$BUILD/bench-build.log" >&2
-    die "build failed (log: $BUILD/bench-build.log)"
-  }
-fi
-for t in "${TARGETS[@]}"; do [[ -x $BIN/$t ]] || die "$BIN/$t missing (build without --no-build)"; done
+bench_build bench-build.log sc-dispatch scctl bench-dispatch-plan
 rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 dirty=$(git -C "$ROOT" status --porcelain -- common services schema 2>/dev/null | wc -l)
-[[ -x $PGBIN/postgres ]] || die "no PostgreSQL in $PGBIN (set SC_PG_BINDIR)"
-[[ -x $MOSQUITTO ]] || die "no mosquitto at $MOSQUITTO (set SC_MOSQUITTO)"
 
-TMP=$(mktemp -d /tmp/scbench.XXXXXX)
-chmod 755 "$TMP"
+bench_tmp scbench
 PLAN_ARGS=(--engineers "$ENGINEERS" --partners "$PARTNERS" --tickets "$TICKETS"
            --provinces "$PROVINCES" --seed "$SEED")
 
@@ -177,54 +99,10 @@ instance=$(grep '^instance' "$TMP/plan.txt" | cut -d' ' -f2-)
 
 # --- (2) the service ----------------------------------------------------------------
 
-pick_port; PG_PORT=$REPLY
-pick_port; MQ_PORT=$REPLY
 pick_port; METRICS_PORT=$REPLY
-DSN="host=127.0.0.1 port=$PG_PORT user=postgres dbname=servicecloud"
-MQTT_URL="tcp://127.0.0.1:$MQ_PORT"
-psql_q() { "$PGBIN/psql" -X -At -v ON_ERROR_STOP=1 "$DSN" "$@"; }
-
-mkdir "$TMP/pg" "$TMP/sock"
-((EUID == 0)) && chown postgres:postgres "$TMP/pg" "$TMP/sock"
-"${AS_PG[@]}" "$PGBIN/initdb" -D "$TMP/pg" -U postgres -A trust -E UTF8 --no-locale \
-  --no-sync --no-instructions >"$TMP/initdb.log" 2>&1 || { cat "$TMP/initdb.log" >&2; die "initdb failed"; }
-cat >>"$TMP/pg/postgresql.conf" <<EOF
-
-# bench/dispatch/run.sh (durable commits, as in production)
-listen_addresses = '127.0.0.1'
-port = $PG_PORT
-unix_socket_directories = '$TMP/sock'
-shared_buffers = 256MB
-max_connections = 100
-timezone = 'UTC'
-log_timezone = 'UTC'
-log_line_prefix = '%m [%p] '
-EOF
-"${AS_PG[@]}" "$PGBIN/postgres" -D "$TMP/pg" >>"$TMP/postgres.log" 2>&1 &
-PG_WRAP=$!
-tries=600
-until "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT"; do
-  alive "$PG_WRAP" || { tail -n 20 "$TMP/postgres.log" >&2; die "postgres exited during start"; }
-  ((tries-- > 0)) || die "postgres does not accept connections after 60 s"
-  sleep 0.1
-done
-PG_PID=$(head -n 1 "$TMP/pg/postmaster.pid")
-"$PGBIN/psql" -X -q "${DSN/servicecloud/postgres}" -c "CREATE DATABASE servicecloud" >/dev/null
-
-mkdir "$TMP/mqtt"
-sed -e "s|@PORT@|$MQ_PORT|g" -e "s|@DATA_DIR@|$TMP/mqtt|g" \
-    -e "s|@PID_FILE@|$TMP/mqtt/mosquitto.pid|g" -e "s|@LOG_FILE@|$TMP/mqtt/mosquitto.log|g" \
-    "$ROOT/deploy/mosquitto.conf.in" >"$TMP/mosquitto.conf"
-((EUID == 0)) && chown -R mosquitto:mosquitto "$TMP/mqtt"
-"${AS_MQ[@]}" "$MOSQUITTO" -c "$TMP/mosquitto.conf" >"$TMP/mosquitto.out" 2>&1 &
-MQ_WRAP=$!
-tries=200
-until [[ -s $TMP/mqtt/mosquitto.pid ]] && (exec 3<>"/dev/tcp/127.0.0.1/$MQ_PORT") 2>/dev/null; do
-  alive "$MQ_WRAP" || { cat "$TMP/mosquitto.out" >&2; die "mosquitto exited during start"; }
-  ((tries-- > 0)) || die "mosquitto does not accept connections after 10 s"
-  sleep 0.05
-done
-MQ_PID=$(head -n 1 "$TMP/mqtt/mosquitto.pid")
+# Durable commits, as in production.
+bench_start_postgres "shared_buffers = 256MB"
+bench_start_mosquitto
 
 SC_ENV=(env -i PATH="$PATH" HOME="${HOME:-/root}" SC_MQTT_URL="$MQTT_URL" SC_INSTANCE=bench
         SC_LOG_LEVEL=info SC_METRICS_ADDR="127.0.0.1:$METRICS_PORT" SC_PG_DSN="$DSN")

@@ -116,7 +116,7 @@ EOF
 
 say "writing $CLOCKS clocks ($TICKETS tickets) and $((CLOCKS * 5)) timers"
 t_fill0=$(date +%s)
-psql_q "
+psql_q -c "
 BEGIN;
 -- Bulk load: no per-row foreign-key or trigger work (the rows are right by
 -- construction); the partial index of unfired timers is built as usual.
@@ -140,17 +140,17 @@ SELECT c.ticket_id, c.clock, k.kind, k.level, c.started_at + c.budget_s * k.pct 
 UPDATE ticket t SET respond_by = t.created_at + interval '1 hour',
        arrive_by = t.created_at + interval '4 hours', resolve_by = t.created_at + interval '8 hours';
 COMMIT;" >/dev/null
-psql_q "VACUUM ANALYZE ticket, sla_clock, sla_timer" >/dev/null
-psql_q "CHECKPOINT" >/dev/null
+psql_q -c "VACUUM ANALYZE ticket, sla_clock, sla_timer" >/dev/null
+psql_q -c "CHECKPOINT" >/dev/null
 t_fill1=$(date +%s)
-say "written in $((t_fill1 - t_fill0)) s: $(psql_q "SELECT count(*) FROM sla_clock") clocks, $(psql_q "SELECT count(*) FROM sla_timer") timers"
+say "written in $((t_fill1 - t_fill0)) s: $(psql_q -c "SELECT count(*) FROM sla_clock") clocks, $(psql_q -c "SELECT count(*) FROM sla_timer") timers"
 
 # Moves the respond clocks of tickets FROM..TO: breach (and escalation level
 # 2, the chain's 100 %) due at START + (i - FROM) * STEP seconds; their
 # warning and level 1 (75 %) fired long ago. What a real clock looks like
 # when its deadline comes.
 move_clocks() { # FROM TO START_EPOCH STEP
-  psql_q "
+  psql_q -c "
 BEGIN;
 CREATE TEMP TABLE mv AS
 SELECT 'B' || lpad(i::text, 7, '0') AS id,
@@ -219,7 +219,7 @@ sleep_until "$IDLE_FROM"
 # Not before the burst is worked off and published (a slow drain would count
 # as idle CPU), plus a few seconds for the last statistics and logs.
 tries=6000
-until [[ $(psql_q "SELECT count(*) FROM outbox") == 0 ]] &&
+until [[ $(psql_q -c "SELECT count(*) FROM outbox") == 0 ]] &&
       curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" | grep -q '^sc_slamon_timers_pending 0$'; do
   ((tries-- > 0)) || die "sc-slamon did not work off the measured timers within 10 minutes"
   sleep 0.1
@@ -245,7 +245,7 @@ CREATE TABLE bench_esc (at float8, payload jsonb);
 \copy bench_esc FROM '$TMP/esc.tsv'
 EOF
 phase_stats() { # FROM TO
-  psql_q "
+  psql_q -c "
 WITH b AS (
   SELECT a.at - extract(epoch FROM (a.payload->>'deadline')::timestamptz) AS lag, a.at
     FROM bench_arrival a
@@ -261,8 +261,8 @@ SELECT count(*), round((percentile_cont(0.5) WITHIN GROUP (ORDER BY lag) * 1000)
 IFS='|' read -r sn s50 s99 smax _ sesc <<<"$(phase_stats 1 "$DUE")"
 bn=0 b50=- b99=- bmax=- bspan=0 besc=0
 ((BURST > 0)) && IFS='|' read -r bn b50 b99 bmax bspan besc <<<"$(phase_stats $((DUE + 1)) $((DUE + BURST)))"
-dup=$(psql_q "SELECT count(*) - count(DISTINCT (payload->>'ticket_id', payload->>'clock', payload->>'kind')) FROM bench_arrival")
-open=$(psql_q "SELECT count(*) FROM sla_clock WHERE state = 'running'")
+dup=$(psql_q -c "SELECT count(*) - count(DISTINCT (payload->>'ticket_id', payload->>'clock', payload->>'kind')) FROM bench_arrival")
+open=$(psql_q -c "SELECT count(*) FROM sla_clock WHERE state = 'running'")
 cpu() { awk -v d="$1" -v hz="$CLK_TCK" -v s="$IDLE" 'BEGIN { printf "%.2f %%", 100 * d / hz / s }'; }
 
 cat <<EOF
