@@ -22,10 +22,13 @@
  * It prints its figures at the end either way. SCTEST_KEEP_DIR keeps the
  * journal, the recording and every log.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -62,10 +65,33 @@ static const char fast_settings[] =
 
 struct run {
 	struct harness *h;
+	char http_env[64];       /* SC_HTTP_ADDR of sc-api: a free port, not 8080 */
 	pid_t svc[NSERVICES];
 	pid_t sim, rec;
 	char journal[512], recording[512];
 };
+
+/* A free TCP port on 127.0.0.1 (bind to 0, read it, close), or -1. */
+static int pick_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sa);
+	int p = -1;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
+		p = ntohs(sa.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return p;
+}
+
+static pid_t spawn_service(struct run *r, int i)
+{
+	const char *env[] = { r->http_env, NULL };
+	return harness_spawn(r->h, services[i], env, NULL);
+}
 
 static long env_long(const char *name, long def, long lo, long hi)
 {
@@ -149,7 +175,7 @@ static int kill_and_restart(struct run *r, int i)
 	if (harness_kill9(r->h, r->svc[i]) != 0)
 		return -1;
 	usleep(300000);
-	r->svc[i] = harness_spawn(r->h, services[i], NULL, NULL);
+	r->svc[i] = spawn_service(r, i);
 	return r->svc[i] > 0 ? 0 : -1;
 }
 
@@ -198,8 +224,11 @@ int main(void)
 	const char *rec_args[] = { "--url", harness_mqtt_url(r.h), "--out", r.recording, NULL };
 	r.rec = harness_spawn(r.h, "sc-faultrec", NULL, rec_args);
 	CHECK(r.rec > 0);
+	int http_port = pick_port();
+	CHECK(http_port > 0);
+	snprintf(r.http_env, sizeof(r.http_env), "SC_HTTP_ADDR=127.0.0.1:%d", http_port);
 	for (int i = 0; i < NSERVICES; i++) {
-		r.svc[i] = harness_spawn(r.h, services[i], NULL, NULL);
+		r.svc[i] = spawn_service(&r, i);
 		CHECK(r.svc[i] > 0);
 	}
 	/* Subscribed before the load (their sessions then queue). */
