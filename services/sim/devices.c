@@ -104,6 +104,7 @@ struct devices {
 	size_t fault_target_n;   /* how many should be in a fault */
 	int64_t next_fault_us;   /* wall clock: earliest start of the next fault */
 	struct strbuf buf;
+	struct sent *inflight;   /* telemetry published, outcome not yet back */
 };
 
 /* ---- profiles ------------------------------------------------------------ */
@@ -433,9 +434,12 @@ void devices_repair(struct devices *d, const char *device_id)
 /* ---- telemetry ------------------------------------------------------------ */
 
 /* One telemetry message in flight: what mischief_acked() needs once the
- * broker acknowledged it (topic and payload, NUL-separated, in data). */
+ * broker acknowledged it (topic and payload, NUL-separated, in data). Kept
+ * in devices.inflight so devices_free() frees those whose outcome never
+ * came back (the MQTT client drops them at its end without a callback). */
 struct sent {
 	struct devices *d;
+	struct sent *prev, *next; /* in devices.inflight */
 	size_t topic_len;
 	uint64_t seq;
 	char data[];
@@ -445,6 +449,12 @@ static void on_telemetry_acked(void *arg, int status)
 {
 	struct sent *m = arg;
 	struct devices *d = m->d;
+	if (m->prev != NULL)
+		m->prev->next = m->next;
+	else
+		d->inflight = m->next;
+	if (m->next != NULL)
+		m->next->prev = m->prev;
 	if (status == 0) {
 		char key[24];
 		d->sim->stats.telemetry_acked++;
@@ -487,10 +497,18 @@ static void publish_one(struct devices *d, struct dev *v, int64_t now_us)
 	m->topic_len = (size_t)tlen;
 	memcpy(m->data, topic, (size_t)tlen + 1);
 	memcpy(m->data + tlen + 1, b->data, b->len + 1);
+	m->prev = NULL;
+	m->next = d->inflight;
+	if (d->inflight != NULL)
+		d->inflight->prev = m;
+	d->inflight = m;
 	if (mq_publish(d->sim->svc->mq, topic, b->data, b->len, 1, false, on_telemetry_acked, m) == 0) {
 		d->sim->stats.telemetry_sent++;
 	} else {
 		d->sim->stats.telemetry_failed++; /* offline: the sample is skipped */
+		d->inflight = m->next;
+		if (m->next != NULL)
+			m->next->prev = NULL;
 		free(m);
 	}
 }
@@ -634,5 +652,10 @@ void devices_free(struct devices *d)
 	free(d->faulty);
 	idmap_free(d->by_id);
 	strbuf_free(&d->buf);
+	while (d->inflight != NULL) {
+		struct sent *m = d->inflight;
+		d->inflight = m->next;
+		free(m);
+	}
 	free(d);
 }
