@@ -3,7 +3,9 @@
 -- every ticket, order, clock and engineer is in a consistent state.
 --
 -- sc_check_state()    needs nothing but the platform's own tables: it may be
---                     run against any database (a production one included).
+--                     run against any database (a production one included),
+--                     at any moment (one snapshot: every transition is one
+--                     transaction, so it holds while the services run).
 -- sc_check_delivery() compares with what a fault run loaded into the fault_*
 --                     tables below (sc-faultcheck loads them from sc-sim's
 --                     --journal and sc-faultrec's recording).
@@ -144,10 +146,6 @@ BEGIN
                                                WHERE p.ticket_id = e.ticket_id
                                                  AND p.level = e.level - 1)) x;
 
-    -- Nothing left to publish (run it once the system drained).
-    RETURN QUERY
-    SELECT 'outbox_drained', (SELECT count(*) FROM outbox), (SELECT count(*) FROM outbox),
-           coalesce((SELECT string_agg(DISTINCT o.topic, ' ') FROM (SELECT topic FROM outbox LIMIT 5) o), '');
 END $$;
 
 CREATE FUNCTION sc_check_delivery()
@@ -235,6 +233,11 @@ BEGIN
            format('missing=%s wrong_reason=%s %s', (SELECT count(*) FROM m), (SELECT count(*) FROM w),
                   coalesce((SELECT string_agg(w.reason || '->' || w.got, ' ')
                               FROM (SELECT * FROM w LIMIT 5) w), ''));
+
+    -- Nothing left to publish (a fault run checks after draining).
+    RETURN QUERY
+    SELECT 'outbox_drained', (SELECT count(*) FROM outbox), (SELECT count(*) FROM outbox),
+           coalesce((SELECT string_agg(DISTINCT o.topic, ' ') FROM (SELECT topic FROM outbox LIMIT 5) o), '');
 
     RETURN QUERY
     SELECT 'repeats_sent', count(*), 0::bigint, 'information: repeats the broker acknowledged'

@@ -9,7 +9,9 @@
  *   (SIGSTOP) past its offer timeout and sc-slamon past SLA timers, then
  *   resumes them (SIGCONT).
  *
- * Then the system drains (sim ends, producers stop, the outbox empties) and
+ * After each fault sc-faultcheck checks the state (tickets, orders, clocks,
+ * engineers) while the load goes on. Then the system drains (sim ends,
+ * producers stop, the outbox empties) and
  * sc-faultcheck compares sc-sim's journal (every acknowledged message) and
  * the recording with the database: nothing lost, nothing stored twice, every
  * ticket, order, clock and engineer consistent. Any violation fails the test.
@@ -189,6 +191,19 @@ static int pause_for(struct run *r, int i, int seconds)
 	return kill(r->svc[i], SIGCONT);
 }
 
+/* sc_check_state() while the load runs: every transition is one
+ * transaction, so tickets, orders, clocks and engineers are consistent at
+ * any instant, right after a fault included. */
+static int check_state_now(struct run *r, const char *after)
+{
+	char out[8192];
+	const char *args[] = { "--dsn", harness_dsn(r->h), NULL };
+	int rc = harness_run(r->h, "sc-faultcheck", args, out, sizeof(out));
+	if (rc != 0)
+		fprintf(stderr, "test_fault: state check after %s failed (%d):\n%s", after, rc, out);
+	return rc;
+}
+
 static int run_checker(struct run *r, char *out, size_t len)
 {
 	const char *args[] = { "--dsn", harness_dsn(r->h), "--journal", r->journal, "--recording",
@@ -254,23 +269,28 @@ int main(void)
 			CHECK(kill_and_restart(&r, i) == 0);
 			snprintf(what, sizeof(what), "round %ld: kill -9 %s, restarted", round, services[i]);
 			say(what, t0);
+			CHECK(check_state_now(&r, what) == 0);
 		}
 		sleep((unsigned)gap);
 		CHECK(harness_restart_broker(r.h) == 0);
 		say("mosquitto restarted", t0);
+		CHECK(check_state_now(&r, "the broker restart") == 0);
 		sleep((unsigned)gap);
 		CHECK(harness_restart_pg(r.h) == 0);
 		say("postgresql restarted", t0);
 		CHECK(flowing(r.h, 30000));
+		CHECK(check_state_now(&r, "the database restart") == 0);
 		sleep((unsigned)gap);
 		/* Past the offer timeout: open offers expire while it cannot run. */
 		CHECK(pause_for(&r, 2, OFFER_TIMEOUT_S + 4) == 0);
 		say("sc-dispatch stopped past its offer timeout and resumed", t0);
+		CHECK(check_state_now(&r, "pausing sc-dispatch") == 0);
 		sleep((unsigned)gap);
 		/* Past SLA warnings, breaches and escalations coming due. */
 		CHECK(pause_for(&r, 3, OFFER_TIMEOUT_S + 4) == 0);
 		say("sc-slamon stopped past its SLA timers and resumed", t0);
 		CHECK(flowing(r.h, 30000));
+		CHECK(check_state_now(&r, "pausing sc-slamon") == 0);
 	}
 
 	/* Drain: the sim ends (it waits for its last acknowledgements), the
