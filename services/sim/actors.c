@@ -224,7 +224,7 @@ static void status_update(struct actor *ac, bool moved)
 		strbuf_printf(b, ",\"lat\":%.5f,\"lon\":%.5f", ac->lat, ac->lon);
 	strbuf_putc(b, '}');
 	snprintf(topic, sizeof(topic), "sc/v1/engineers/%s/status", ac->id);
-	if (!strbuf_ok(b) || pub_send(a->sim->pub, topic, b->data, NULL, NULL) != 0) {
+	if (!strbuf_ok(b) || pub_send(a->sim->pub, topic, b->data, "status", ts, NULL, NULL) != 0) {
 		log_error("cannot send status: out of memory engineer=%s", ac->id);
 		return;
 	}
@@ -261,7 +261,11 @@ static int send_event(struct job *j, const char *event, int64_t eta_us, const ch
 		strbuf_puts(b, extra);
 	strbuf_putc(b, '}');
 	snprintf(topic, sizeof(topic), "sc/v1/%s/%s/events", topic_kind(j->actor), j->actor->id);
-	if (!strbuf_ok(b) || pub_send(a->sim->pub, topic, b->data, on_event_sent, j) != 0) {
+	/* An event is identified by (order, event, ts): contract section 2.6. */
+	char key[256];
+	snprintf(key, sizeof(key), "%s/%s/%s", j->order_id, event, ts);
+	if (!strbuf_ok(b) ||
+	    pub_send(a->sim->pub, topic, b->data, "event", key, on_event_sent, j) != 0) {
 		log_error("cannot send an order event: out of memory order=%s event=%s",
 			  j->order_id, event);
 		return -1;

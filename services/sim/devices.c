@@ -81,6 +81,7 @@ struct dev {
 	int64_t fault_start_us;
 	int64_t fault_ramp_us;   /* time to drift from healthy to target */
 	int64_t fault_end_us;    /* recovers by itself then */
+	bool alarm_raised;       /* the fault raised the model's alarm (--alarm-pct) */
 };
 
 struct devices {
@@ -103,6 +104,7 @@ struct devices {
 	size_t fault_target_n;   /* how many should be in a fault */
 	int64_t next_fault_us;   /* wall clock: earliest start of the next fault */
 	struct strbuf buf;
+	struct sent *inflight;   /* telemetry published, outcome not yet back */
 };
 
 /* ---- profiles ------------------------------------------------------------ */
@@ -304,8 +306,34 @@ static double fault_value(struct devices *d, const struct dev *v, double healthy
 
 /* ---- faults -------------------------------------------------------------- */
 
+/*
+ * --alarm-pct: a fault of a device whose model has an alarm code also makes
+ * the device raise that alarm (and clear it when the fault ends). Alarms
+ * are QoS 1 and kept until acknowledged (publish.c), as a device keeps them.
+ * They take their seq from the device's one counter.
+ */
+static void send_alarm(struct devices *d, struct dev *v, const char *state)
+{
+	char ts[TIME_RFC3339_LEN], topic[128], key[24];
+	struct strbuf *b = &d->buf;
+	v->seq++;
+	strbuf_reset(b);
+	strbuf_printf(b, "{\"seq\":%llu,\"ts\":\"%s\",\"code\":", (unsigned long long)v->seq,
+		      time_format_rfc3339(time_now_us(), ts, sizeof(ts)));
+	strbuf_json_str(b, v->wd->alarm_code);
+	strbuf_printf(b, ",\"state\":\"%s\",\"text\":\"simulated\"}", state);
+	snprintf(topic, sizeof(topic), "sc/v1/dev/%s/alarm", v->wd->id);
+	snprintf(key, sizeof(key), "%llu", (unsigned long long)v->seq);
+	if (!strbuf_ok(b) || pub_send(d->sim->pub, topic, b->data, "alarm", key, NULL, NULL) != 0)
+		log_error("cannot send an alarm: out of memory device=%s", v->wd->id);
+}
+
 static void fault_end(struct devices *d, struct dev *v, bool repaired)
 {
+	if (v->alarm_raised) {
+		send_alarm(d, v, "cleared");
+		v->alarm_raised = false;
+	}
 	for (size_t i = 0; i < d->nfaulty; i++) {
 		if (d->faulty[i] == v->index) {
 			d->faulty[i] = d->faulty[--d->nfaulty];
@@ -339,6 +367,11 @@ static void fault_begin(struct devices *d, struct dev *v, int64_t now_us)
 	v->fault_end_us = now_us + v->fault_ramp_us + (int64_t)((r->for_s + FAULT_HOLD_S) * 1e6);
 	d->faulty[d->nfaulty++] = v->index;
 	d->sim->stats.faults_started++;
+	if (d->sim->opts.alarm_pct > 0 && v->wd->alarm_code != NULL &&
+	    sim_rng_chance(&d->frng, d->sim->opts.alarm_pct)) {
+		send_alarm(d, v, "raised");
+		v->alarm_raised = true;
+	}
 	log_debug("fault started device=%s rule=%s metric=%s target=%g", v->wd->id, r->id,
 		  r->metric, v->fault_target);
 }
@@ -400,13 +433,38 @@ void devices_repair(struct devices *d, const char *device_id)
 
 /* ---- telemetry ------------------------------------------------------------ */
 
+/* One telemetry message in flight: what mischief_acked() needs once the
+ * broker acknowledged it (topic and payload, NUL-separated, in data). Kept
+ * in devices.inflight so devices_free() frees those whose outcome never
+ * came back (the MQTT client drops them at its end without a callback). */
+struct sent {
+	struct devices *d;
+	struct sent *prev, *next; /* in devices.inflight */
+	size_t topic_len;
+	uint64_t seq;
+	char data[];
+};
+
 static void on_telemetry_acked(void *arg, int status)
 {
-	struct devices *d = arg;
-	if (status == 0)
-		d->sim->stats.telemetry_acked++;
+	struct sent *m = arg;
+	struct devices *d = m->d;
+	if (m->prev != NULL)
+		m->prev->next = m->next;
 	else
+		d->inflight = m->next;
+	if (m->next != NULL)
+		m->next->prev = m->prev;
+	if (status == 0) {
+		char key[24];
+		d->sim->stats.telemetry_acked++;
+		snprintf(key, sizeof(key), "%llu", (unsigned long long)m->seq);
+		mischief_acked(d->sim->mischief, "telemetry", m->data, key, NULL,
+			       m->data + m->topic_len + 1);
+	} else {
 		d->sim->stats.telemetry_failed++;
+	}
+	free(m);
 }
 
 static void publish_one(struct devices *d, struct dev *v, int64_t now_us)
@@ -426,16 +484,33 @@ static void publish_one(struct devices *d, struct dev *v, int64_t now_us)
 		strbuf_printf(b, "%s\"%s\":%.6g", k > 0 ? "," : "", v->prof->metrics[k].name, val);
 	}
 	strbuf_puts(b, "}}");
-	if (!strbuf_ok(b)) {
+	int tlen = snprintf(topic, sizeof(topic), "sc/v1/dev/%s/telemetry", v->wd->id);
+	struct sent *m = strbuf_ok(b) && tlen > 0 ? malloc(sizeof(*m) + (size_t)tlen + b->len + 2)
+						  : NULL;
+	if (m == NULL) {
 		d->sim->stats.telemetry_failed++;
 		return;
 	}
 	v->seq++;
-	snprintf(topic, sizeof(topic), "sc/v1/dev/%s/telemetry", v->wd->id);
-	if (mq_publish(d->sim->svc->mq, topic, b->data, b->len, 1, false, on_telemetry_acked, d) == 0)
+	m->d = d;
+	m->seq = v->seq;
+	m->topic_len = (size_t)tlen;
+	memcpy(m->data, topic, (size_t)tlen + 1);
+	memcpy(m->data + tlen + 1, b->data, b->len + 1);
+	m->prev = NULL;
+	m->next = d->inflight;
+	if (d->inflight != NULL)
+		d->inflight->prev = m;
+	d->inflight = m;
+	if (mq_publish(d->sim->svc->mq, topic, b->data, b->len, 1, false, on_telemetry_acked, m) == 0) {
 		d->sim->stats.telemetry_sent++;
-	else
+	} else {
 		d->sim->stats.telemetry_failed++; /* offline: the sample is skipped */
+		d->inflight = m->next;
+		if (m->next != NULL)
+			m->next->prev = NULL;
+		free(m);
+	}
 }
 
 static int64_t due_us(const struct devices *d)
@@ -577,5 +652,10 @@ void devices_free(struct devices *d)
 	free(d->faulty);
 	idmap_free(d->by_id);
 	strbuf_free(&d->buf);
+	while (d->inflight != NULL) {
+		struct sent *m = d->inflight;
+		d->inflight = m->next;
+		free(m);
+	}
 	free(d);
 }

@@ -68,6 +68,7 @@ struct hotline {
 	struct sim_rng rng;
 	struct event *timer;
 	uint64_t n;          /* requests made so far */
+	char id[96];         /* request_id of the last request built */
 	struct strbuf buf;
 };
 
@@ -110,8 +111,8 @@ static void build_request(struct hotline *h)
 	const struct world_site *s = &c->sites[sim_rng_index(r, c->nsites)];
 	size_t cat = pick(r, categories, COUNT(categories));
 	const char *channel = channels[pick(r, channels, COUNT(channels))].name;
-	char id[96], ts[TIME_RFC3339_LEN];
-	snprintf(id, sizeof(id), "SIM-%llu-%llu", (unsigned long long)h->sim->opts.seed,
+	char *id = h->id, ts[TIME_RFC3339_LEN];
+	snprintf(id, sizeof(h->id), "SIM-%llu-%llu", (unsigned long long)h->sim->opts.seed,
 		 (unsigned long long)++h->n);
 	struct strbuf *b = &h->buf;
 	strbuf_reset(b);
@@ -143,7 +144,8 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	struct hotline *h = arg;
 	build_request(h);
 	if (!strbuf_ok(&h->buf) ||
-	    pub_send(h->sim->pub, "sc/v1/requests/new", h->buf.data, on_acked, h) != 0)
+	    pub_send(h->sim->pub, "sc/v1/requests/new", h->buf.data, "request", h->id, on_acked,
+		     h) != 0)
 		log_error("cannot send a request: out of memory");
 	else
 		log_debug("request sent n=%llu", (unsigned long long)h->n);

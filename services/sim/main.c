@@ -46,7 +46,15 @@ static const struct service_def def = {
 		"                             terminal, else a line every 5 s); the zone\n"
 		"                             dashboard address comes from SC_HTTP_ADDR\n"
 		"  --quiet                    only warnings and errors; no final summary\n"
-		"                             unless --summary",
+		"                             unless --summary\n"
+		"  --journal FILE             append a line per message the broker\n"
+		"                             acknowledged: kind, topic, key, note (for\n"
+		"                             checkers, docs/faults.md)\n"
+		"  --alarm-pct P              faults that also raise the model's device\n"
+		"                             alarm, cleared when they end (default 0)\n"
+		"  --dup-pct P                repeat P earlier acknowledged messages per 100\n"
+		"                             (same seq, request_id, event; default 0)\n"
+		"  --malformed-pct P          make P % of the messages malformed (default 0)",
 	.publish = true,
 	.run_outbox = false, /* sc-sim stands outside the platform: nothing to relay */
 	.on_message = on_message,
@@ -62,7 +70,7 @@ static void on_message(void *arg, const struct mqsub_msg *m)
 
 /* ---- flags ------------------------------------------------------------- */
 
-enum flag_kind { FLAG_LONG, FLAG_U64, FLAG_DOUBLE, FLAG_BOOL };
+enum flag_kind { FLAG_LONG, FLAG_U64, FLAG_DOUBLE, FLAG_BOOL, FLAG_STR };
 
 struct flag {
 	const char *name;
@@ -83,6 +91,10 @@ static const struct flag flags[] = {
 	{ "--time-scale", FLAG_DOUBLE, offsetof(struct sim_opts, time_scale), 0.001, 1e9 },
 	{ "--summary", FLAG_BOOL, offsetof(struct sim_opts, summary), 0, 0 },
 	{ "--quiet", FLAG_BOOL, offsetof(struct sim_opts, quiet), 0, 0 },
+	{ "--journal", FLAG_STR, offsetof(struct sim_opts, journal), 0, 0 },
+	{ "--alarm-pct", FLAG_DOUBLE, offsetof(struct sim_opts, alarm_pct), 0, 100 },
+	{ "--dup-pct", FLAG_DOUBLE, offsetof(struct sim_opts, dup_pct), 0, 100 },
+	{ "--malformed-pct", FLAG_DOUBLE, offsetof(struct sim_opts, malformed_pct), 0, 90 },
 };
 
 #define NFLAGS (sizeof(flags) / sizeof(flags[0]))
@@ -133,11 +145,18 @@ static int flag_set(const struct flag *f, const char *v, struct sim_opts *o, cha
 		*(double *)field = d;
 		return 0;
 	}
+	case FLAG_STR:
+		if (v[0] == '\0')
+			goto bad;
+		*(const char **)field = v; /* argv outlives the run */
+		return 0;
 	case FLAG_BOOL:
 		break;
 	}
 bad:
-	if (f->kind == FLAG_U64)
+	if (f->kind == FLAG_STR)
+		snprintf(err, errlen, "%s: empty value", f->name);
+	else if (f->kind == FLAG_U64)
 		snprintf(err, errlen, "%s: bad value \"%s\" (expected an unsigned integer)", f->name, v);
 	else if (f->kind == FLAG_LONG)
 		snprintf(err, errlen, "%s: bad value \"%s\" (expected an integer from %ld to %ld)",

@@ -25,6 +25,8 @@ struct pub_item {
 	struct pub *pub;
 	char *topic;
 	char *payload;
+	char *kind;              /* reported to mischief_acked(); NULL: not */
+	char *key;
 	pub_done_cb cb;
 	void *arg;
 };
@@ -49,6 +51,8 @@ static void item_free(struct pub_item *it)
 		return;
 	free(it->topic);
 	free(it->payload);
+	free(it->kind);
+	free(it->key);
 	free(it);
 }
 
@@ -116,6 +120,8 @@ static void on_acked(void *arg, int status)
 	}
 	p->pending--;
 	p->sim->stats.events_sent++;
+	if (it->kind != NULL)
+		mischief_acked(p->sim->mischief, it->kind, it->topic, it->key, NULL, it->payload);
 	pub_done_cb cb = it->cb;
 	void *cb_arg = it->arg;
 	item_free(it);
@@ -135,11 +141,14 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-int pub_send(struct pub *p, const char *topic, const char *payload, pub_done_cb cb, void *arg)
+int pub_send(struct pub *p, const char *topic, const char *payload, const char *kind,
+	     const char *key, pub_done_cb cb, void *arg)
 {
 	struct pub_item *it = calloc(1, sizeof(*it));
 	if (it == NULL || (it->topic = strdup(topic)) == NULL ||
-	    (it->payload = strdup(payload)) == NULL) {
+	    (it->payload = strdup(payload)) == NULL ||
+	    (kind != NULL && ((it->kind = strdup(kind)) == NULL ||
+			      (it->key = strdup(key != NULL ? key : "")) == NULL))) {
 		item_free(it);
 		return -1;
 	}

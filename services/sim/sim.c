@@ -47,6 +47,7 @@ void sim_halt(struct sim *sim)
 	devices_stop(sim->devices);
 	hotline_stop(sim->hotline);
 	actors_stop(sim->actors);
+	mischief_stop(sim->mischief);
 	summary_stop(sim->summary);
 }
 
@@ -113,7 +114,8 @@ void sim_world_ready(struct sim *sim)
 	struct world *w = sim->world;
 	sim->started_mono_us = time_mono_us();
 	if (devices_start(sim->devices) != 0 || actors_start(sim->actors) != 0 ||
-	    hotline_start(sim->hotline) != 0 || summary_start(sim->summary) != 0) {
+	    hotline_start(sim->hotline) != 0 || mischief_start(sim->mischief) != 0 ||
+	    summary_start(sim->summary) != 0) {
 		sim_fail(sim, "cannot start the simulation: out of memory");
 		return;
 	}
@@ -141,7 +143,13 @@ int sim_init(struct sim *sim, struct service *svc)
 	sim->actors = actors_new(sim);
 	sim->hotline = hotline_new(sim);
 	sim->summary = summary_new(sim);
-	if (sim->duration_ev == NULL || sim->finish_ev == NULL || sim->pub == NULL ||
+	sim->mischief = mischief_new(sim);
+	if (sim->opts.journal != NULL) {
+		sim->journal = journal_open(sim, sim->opts.journal);
+		if (sim->journal == NULL)
+			return -1;
+	}
+	if (sim->mischief == NULL || sim->duration_ev == NULL || sim->finish_ev == NULL || sim->pub == NULL ||
 	    sim->devices == NULL || sim->actors == NULL || sim->hotline == NULL ||
 	    sim->summary == NULL || actors_subscribe(sim->actors) != 0 || world_load(sim) != 0) {
 		log_error("cannot start: out of memory");
@@ -156,6 +164,8 @@ int sim_init(struct sim *sim, struct service *svc)
 void sim_free(struct sim *sim)
 {
 	summary_free(sim->summary);
+	mischief_free(sim->mischief);
+	journal_close(sim->journal);
 	hotline_free(sim->hotline);
 	actors_free(sim->actors);
 	devices_free(sim->devices);
@@ -166,6 +176,8 @@ void sim_free(struct sim *sim)
 		event_free(sim->finish_ev);
 	world_free(sim->world);
 	sim->summary = NULL;
+	sim->mischief = NULL;
+	sim->journal = NULL;
 	sim->hotline = NULL;
 	sim->actors = NULL;
 	sim->devices = NULL;

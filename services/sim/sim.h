@@ -17,6 +17,9 @@
  *   actors.c   engineers and partners answering offers
  *   hotline.c  customer requests (hotline, web, app, e-mail)
  *   summary.c  one-screen summary read from the database
+ *   journal.c  --journal: every acknowledged QoS 1 message, one line each
+ *   mischief.c --dup-pct, --malformed-pct: repeats and malformed messages
+ *              mixed into the stream (fault tests, tests/fault)
  *
  * Repeatability: every random choice comes from a private PRNG stream
  * derived from --seed (one stream per module, so e.g. the hotline's
@@ -37,6 +40,8 @@ struct actors;
 struct hotline;
 struct summary;
 struct event;
+struct journal;
+struct mischief;
 
 /* Flags of sc-sim (main.c parses them; see --help). */
 struct sim_opts {
@@ -51,6 +56,10 @@ struct sim_opts {
 	double time_scale;       /* simulated seconds per real second (travel, work) */
 	bool summary;            /* live summary on stdout */
 	bool quiet;              /* warnings and errors only; no final summary unless --summary */
+	const char *journal;     /* --journal FILE: acknowledged messages; NULL: none */
+	double dup_pct;          /* repeats of acknowledged messages, % of the stream */
+	double malformed_pct;    /* malformed messages, % of all messages sent */
+	double alarm_pct;        /* faults that also raise a device alarm (model's code) */
 };
 
 /* Counters of what the simulator did (shown in the summary). */
@@ -71,6 +80,9 @@ struct sim_stats {
 	uint64_t jobs_unresolved;
 	uint64_t jobs_abandoned;    /* in progress when the sim stopped */
 	uint64_t events_sent;       /* order events, statuses and requests acknowledged */
+	uint64_t alarms_sent;       /* device alarms acknowledged */
+	uint64_t dups_sent;         /* repeats acknowledged (--dup-pct) */
+	uint64_t malformed_sent;    /* malformed messages acknowledged (--malformed-pct) */
 };
 
 struct sim {
@@ -82,6 +94,8 @@ struct sim {
 	struct actors *actors;
 	struct hotline *hotline;
 	struct summary *summary;
+	struct journal *journal;  /* NULL without --journal */
+	struct mischief *mischief;
 	struct event *duration_ev;  /* --duration elapsed */
 	struct event *finish_ev;    /* polls until publishes are acknowledged */
 	int64_t started_mono_us;    /* when the world was loaded (monotonic) */
@@ -185,6 +199,7 @@ enum sim_stream {
 	SIM_STREAM_FAULTS,
 	SIM_STREAM_ACTORS,
 	SIM_STREAM_HOTLINE,
+	SIM_STREAM_MISCHIEF,
 };
 
 /* Great-circle distance in km. */
@@ -200,11 +215,12 @@ void pub_free(struct pub *p);
 
 /*
  * Publishes payload (copied) at QoS 1, retrying every PUB_RETRY_MS while the
- * broker is away, until acknowledged; then calls cb (may be NULL). Returns 0,
- * or -1 on allocation failure (cb never called).
+ * broker is away, until acknowledged; then reports it to mischief_acked()
+ * as `kind` with `key` (both copied; kind NULL: not reported) and calls cb
+ * (may be NULL). Returns 0, or -1 on allocation failure (cb never called).
  */
-int pub_send(struct pub *p, const char *topic, const char *payload, pub_done_cb cb, void *arg)
-	__attribute__((warn_unused_result));
+int pub_send(struct pub *p, const char *topic, const char *payload, const char *kind,
+	     const char *key, pub_done_cb cb, void *arg) __attribute__((warn_unused_result));
 
 /* Messages not yet acknowledged. */
 size_t pub_pending(const struct pub *p);
@@ -228,6 +244,7 @@ struct world_device {
 	const char *site_id;
 	double run_hours;      /* last reported, else the import's, else 0 */
 	uint64_t last_seq;     /* newest seq the platform stored, 0 if none */
+	const char *alarm_code; /* one alarm code of its model (--alarm-pct), NULL if none */
 };
 
 struct world_site {
@@ -317,6 +334,34 @@ struct hotline *hotline_new(struct sim *sim) __attribute__((warn_unused_result))
 void hotline_free(struct hotline *h);
 int hotline_start(struct hotline *h) __attribute__((warn_unused_result));
 void hotline_stop(struct hotline *h);
+
+/* ---- journal.c: what the broker acknowledged, for checkers ------------- */
+
+/*
+ * Opens (appends to) path; lines are "kind TAB topic TAB key TAB note LF",
+ * flushed every second and on close. NULL on failure (logged).
+ */
+struct journal *journal_open(struct sim *sim, const char *path) __attribute__((warn_unused_result));
+/* Flushes and closes. NULL is a no-op. */
+void journal_close(struct journal *j);
+/* Appends one line; tabs and newlines in the fields are replaced by spaces. */
+void journal_write(struct journal *j, const char *kind, const char *topic, const char *key,
+		   const char *note);
+
+/* ---- mischief.c: repeats and malformed messages --------------------------- */
+
+struct mischief *mischief_new(struct sim *sim) __attribute__((warn_unused_result));
+void mischief_free(struct mischief *m);
+/* Starts the repeat/malformed timer when --dup-pct or --malformed-pct asks. 0 or -1. */
+int mischief_start(struct mischief *m) __attribute__((warn_unused_result));
+void mischief_stop(struct mischief *m);
+/*
+ * The broker acknowledged a message of `kind` (telemetry, alarm, request,
+ * event, status; dup and malformed are mischief's own): journaled, counted,
+ * and kept as a candidate for a repeat.
+ */
+void mischief_acked(struct mischief *m, const char *kind, const char *topic, const char *key,
+		    const char *note, const char *payload);
 
 /* ---- summary.c ----------------------------------------------------------- */
 

@@ -106,6 +106,10 @@ static void put_sim_lines(struct strbuf *b, const struct sim *sim)
 	if (st->jobs_abandoned > 0)
 		strbuf_printf(b, ", %" PRIu64 " left unfinished at the stop", st->jobs_abandoned);
 	strbuf_putc(b, '\n');
+	if (st->alarms_sent > 0 || st->dups_sent > 0 || st->malformed_sent > 0)
+		strbuf_printf(b, "mischief  alarms %" PRIu64 ", repeats %" PRIu64 ", malformed %" PRIu64
+			      " (acked)\n",
+			      st->alarms_sent, st->dups_sent, st->malformed_sent);
 }
 
 static void put_dashboard(struct strbuf *b, const struct sim *sim)

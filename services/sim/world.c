@@ -34,7 +34,9 @@ static const char world_sql[] =
 	" 'devices', (SELECT coalesce(json_agg(json_build_object("
 	"     'id', d.id, 'model', d.model, 'site_id', d.site_id,"
 	"     'run_hours', coalesce(st.run_hours, d.run_hours, 0),"
-	"     'last_seq', coalesce(st.last_seq, 0)) ORDER BY d.id), '[]')"
+	"     'last_seq', coalesce(st.last_seq, 0),"
+	"     'alarm_code', (SELECT min(a.code) FROM alarm_code a WHERE a.model = d.model))"
+	"     ORDER BY d.id), '[]')"
 	"   FROM device d LEFT JOIN device_state st ON st.device_id = d.id),"
 	" 'rules', (SELECT coalesce(json_agg(json_build_object("
 	"     'id', id, 'model', model, 'metric', metric, 'op', op, 'threshold', threshold,"
@@ -96,6 +98,7 @@ static int build_devices(struct world *w, const cJSON *arr)
 		d->id = str_of(o, "id");
 		d->model = str_of(o, "model");
 		d->site_id = str_of(o, "site_id");
+		d->alarm_code = str_of(o, "alarm_code");
 		if (d->id == NULL || d->model == NULL)
 			continue;
 		d->run_hours = num_of(o, "run_hours", 0);
