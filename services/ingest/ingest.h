@@ -34,8 +34,7 @@ struct tele_info {
 	uint64_t seq;
 	int64_t ts_us;
 	int64_t recv_us;
-	bool has_run_hours;
-	double run_hours;
+	char run_hours[32]; /* as a float8 literal; "" when the message had none */
 };
 
 struct item {

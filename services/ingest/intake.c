@@ -29,6 +29,21 @@ static void put_epoch(struct strbuf *b, int64_t us)
 	strbuf_printf(b, "%.6f", (double)us / 1e6);
 }
 
+/* Does the JSON text hold an exponent outside its strings? */
+static bool has_exponent(const char *raw, size_t n)
+{
+	bool in_str = false;
+	for (size_t i = 0; i < n; i++) {
+		if (raw[i] == '"')
+			in_str = !in_str;
+		else if (in_str && raw[i] == '\\')
+			i++;
+		else if (!in_str && (raw[i] == 'e' || raw[i] == 'E'))
+			return true;
+	}
+	return false;
+}
+
 /*
  * The metrics object as the device wrote it, when PostgreSQL's jsonb reads
  * it exactly as cJSON did: no exponent in any number (cJSON turns 1e-5000
@@ -40,23 +55,29 @@ static char *metrics_text(const struct mqsub_msg *m, const cJSON *metrics)
 {
 	const char *raw;
 	size_t n;
-	if (json_raw_member(m->payload, m->len, "metrics", &raw, &n) != 0)
+	if (json_raw_member(m->payload, m->len, "metrics", &raw, &n) != 0 || has_exponent(raw, n))
 		return json_print(metrics);
-	bool in_str = false;
-	for (size_t i = 0; i < n; i++) {
-		if (raw[i] == '"')
-			in_str = !in_str;
-		else if (in_str && raw[i] == '\\')
-			i++;
-		else if (!in_str && (raw[i] == 'e' || raw[i] == 'E'))
-			return json_print(metrics);
-	}
 	char *text = malloc(n + 1);
 	if (text != NULL) {
 		memcpy(text, raw, n);
 		text[n] = '\0';
 	}
 	return text;
+}
+
+/* run_hours as a float8 literal into out: as written when float8 reads it
+ * as cJSON did (a short plain decimal), else printed. */
+static void run_hours_text(const struct mqsub_msg *m, double v, char *out, size_t size)
+{
+	const char *raw;
+	size_t n;
+	if (json_raw_member(m->payload, m->len, "run_hours", &raw, &n) == 0 && n < size &&
+	    !has_exponent(raw, n)) {
+		memcpy(out, raw, n);
+		out[n] = '\0';
+		return;
+	}
+	snprintf(out, size, "%.17g", v);
 }
 
 static void take_telemetry(struct ingest *in, const struct mqsub_msg *m, const char *device,
@@ -86,8 +107,8 @@ static void take_telemetry(struct ingest *in, const struct mqsub_msg *m, const c
 	tele->seq = t.seq;
 	tele->ts_us = t.ts_us;
 	tele->recv_us = now;
-	tele->has_run_hours = t.has_run_hours;
-	tele->run_hours = t.run_hours;
+	if (t.has_run_hours)
+		run_hours_text(m, t.run_hours, tele->run_hours, sizeof(tele->run_hours));
 	if (batch_add(in, ITEM_TELEMETRY, metrics, tele, t.ts_us, m->topic, m->payload, m->len,
 		      m->token) != 0)
 		log_error("telemetry dropped: out of memory topic=%s", m->topic);

@@ -44,8 +44,8 @@ static void sep(struct strbuf *s, size_t i)
 
 static void put_hours(struct strbuf *s, const struct tele_info *t)
 {
-	if (t != NULL && t->has_run_hours)
-		strbuf_printf(s, "%.17g", t->run_hours);
+	if (t != NULL && t->run_hours[0] != '\0')
+		strbuf_puts(s, t->run_hours);
 	else
 		strbuf_puts(s, "NULL");
 }
@@ -79,7 +79,7 @@ static void put_states(struct strbuf p[], struct item **t, size_t n)
 		for (size_t k = i; k < j; k++) {
 			if (t[k]->tele->recv_us > recv)
 				recv = t[k]->tele->recv_us;
-			if (t[k]->tele->has_run_hours)
+			if (t[k]->tele->run_hours[0] != '\0')
 				hours = t[k]->tele;
 		}
 		for (int k = BP_S_DEV; k <= BP_S_ROW; k++)
