@@ -369,12 +369,7 @@ int batch_init(struct ingest *in)
 		sl->in = in;
 		sl->db = db_new(svc->base, svc->cfg.pg_dsn, name);
 		if (sl->db == NULL ||
-		    db_prepare(sl->db, "ingest_batch",
-			       "SELECT sc_ingest_batch($1::text[], $2::bigint[], $3::bigint[],"
-			       " $4::bigint[], $5::float8[], $6::jsonb[], $7::text[], $8::bigint[],"
-			       " $9::bigint[], $10::bigint[], $11::float8[], $12::int[], $13::int[],"
-			       " $14::jsonb)",
-			       BP_COUNT) != 0)
+		    db_prepare(sl->db, "ingest_batch", INGEST_BATCH_SQL, BP_COUNT) != 0)
 			return -1;
 	}
 	return 0;

@@ -133,6 +133,11 @@ enum batch_param {
 	BP_OTHER, BP_COUNT
 };
 int batch_params(const struct batch *b, char *out[BP_COUNT]) __attribute__((warn_unused_result));
+/* The statement those parameters are for (also bench/ingest/copy.c's). */
+#define INGEST_BATCH_SQL                                                              \
+	"SELECT sc_ingest_batch($1::text[], $2::bigint[], $3::bigint[], $4::bigint[],"  \
+	" $5::float8[], $6::jsonb[], $7::text[], $8::bigint[], $9::bigint[],"           \
+	" $10::bigint[], $11::float8[], $12::int[], $13::int[], $14::jsonb)"
 void tele_info_free(struct tele_info *t);
 
 /* requests.c */
