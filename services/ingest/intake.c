@@ -96,13 +96,8 @@ static void take_telemetry(struct ingest *in, const struct mqsub_msg *m, const c
 	}
 	struct tele_info *tele = calloc(1, sizeof(*tele));
 	char *metrics = metrics_text(m, t.metrics);
-	if (tele == NULL || metrics == NULL) {
-		log_error("telemetry dropped: out of memory topic=%s", m->topic);
-		tele_info_free(tele);
-		free(metrics);
-		payload_free(t.root);
-		return;
-	}
+	if (tele == NULL || metrics == NULL)
+		goto oom;
 	snprintf(tele->device, sizeof(tele->device), "%s", device);
 	tele->seq = t.seq;
 	tele->ts_us = t.ts_us;
@@ -112,6 +107,12 @@ static void take_telemetry(struct ingest *in, const struct mqsub_msg *m, const c
 	if (batch_add(in, ITEM_TELEMETRY, metrics, tele, t.ts_us, m->topic, m->payload, m->len,
 		      m->token) != 0)
 		log_error("telemetry dropped: out of memory topic=%s", m->topic);
+	payload_free(t.root);
+	return;
+oom:
+	log_error("telemetry dropped: out of memory topic=%s", m->topic);
+	tele_info_free(tele);
+	free(metrics);
 	payload_free(t.root);
 }
 
