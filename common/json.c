@@ -443,3 +443,84 @@ char *json_print(const cJSON *v)
 {
 	return v ? cJSON_PrintUnformatted(v) : NULL;
 }
+
+static size_t skip_ws(const char *buf, size_t len, size_t i)
+{
+	while (i < len && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\n' || buf[i] == '\r'))
+		i++;
+	return i;
+}
+
+/* buf[i] is the opening quote of a string: the index after its closing one. */
+static size_t skip_string(const char *buf, size_t len, size_t i, bool *escaped)
+{
+	for (i++; i < len && buf[i] != '"'; i++) {
+		if (buf[i] == '\\') {
+			i++;
+			*escaped = true;
+		}
+	}
+	return i + 1;
+}
+
+/* buf[i] starts a value: the index after its last byte. */
+static size_t skip_value(const char *buf, size_t len, size_t i)
+{
+	bool esc = false;
+	int depth = 0;
+
+	if (buf[i] == '"')
+		return skip_string(buf, len, i, &esc);
+	if (buf[i] != '{' && buf[i] != '[') {
+		while (i < len && buf[i] != ',' && buf[i] != '}' && buf[i] != ']' && buf[i] != ' ' &&
+		       buf[i] != '\t' && buf[i] != '\n' && buf[i] != '\r')
+			i++;
+		return i;
+	}
+	for (; i < len; i++) {
+		if (buf[i] == '"') {
+			i = skip_string(buf, len, i, &esc) - 1;
+		} else if (buf[i] == '{' || buf[i] == '[') {
+			depth++;
+		} else if (buf[i] == '}' || buf[i] == ']') {
+			if (--depth == 0)
+				return i + 1;
+		}
+	}
+	return i;
+}
+
+int json_raw_member(const char *buf, size_t len, const char *key, const char **val,
+		    size_t *val_len)
+{
+	size_t klen = strlen(key);
+	size_t i = skip_ws(buf, len, 0);
+
+	if (i >= len || buf[i] != '{')
+		return -1;
+	for (i = skip_ws(buf, len, i + 1); i < len && buf[i] == '"';) {
+		bool escaped = false;
+		size_t k = i + 1;
+		i = skip_string(buf, len, i, &escaped);
+		if (escaped)
+			return -1; /* "\u006detrics" would be "metrics" to cJSON */
+		bool match = i - 1 - k == klen && memcmp(buf + k, key, klen) == 0;
+		i = skip_ws(buf, len, i);
+		if (i >= len || buf[i] != ':')
+			return -1;
+		i = skip_ws(buf, len, i + 1);
+		if (i >= len)
+			return -1;
+		size_t start = i;
+		i = skip_value(buf, len, i);
+		if (match) {
+			*val = buf + start;
+			*val_len = i - start;
+			return 0;
+		}
+		i = skip_ws(buf, len, i);
+		if (i < len && buf[i] == ',')
+			i = skip_ws(buf, len, i + 1);
+	}
+	return 1;
+}

@@ -77,4 +77,16 @@ int json_get_object(const cJSON *o, const char *key, unsigned flags, const cJSON
 /* Serialises compactly; caller frees with free(). NULL on allocation failure. */
 char *json_print(const cJSON *v);
 
+/*
+ * The text of a top-level member's value as it stands in buf, a payload
+ * json_parse_object accepted (so it is valid JSON): *val points into buf,
+ * *val_len bytes. Lets a caller pass a validated object on as it came,
+ * instead of printing the parsed tree again (cJSON prints a number with up
+ * to three printf/scanf calls). Returns 0, 1 when the object has no such
+ * key, -1 when it cannot tell (a key written with escapes): print the tree
+ * then.
+ */
+int json_raw_member(const char *buf, size_t len, const char *key, const char **val,
+		    size_t *val_len) __attribute__((warn_unused_result));
+
 #endif

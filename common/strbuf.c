@@ -138,3 +138,35 @@ char *strbuf_take(struct strbuf *b)
 	strbuf_init(b);
 	return d;
 }
+
+void strbuf_int(struct strbuf *b, long long v)
+{
+	char tmp[24];
+	size_t i = sizeof(tmp);
+	/* Negate as unsigned: -LLONG_MIN does not fit a long long. */
+	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+
+	do {
+		tmp[--i] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0);
+	if (v < 0)
+		tmp[--i] = '-';
+	strbuf_append(b, tmp + i, sizeof(tmp) - i);
+}
+
+void strbuf_array_elem(struct strbuf *b, const char *s, size_t n)
+{
+	const char *run = s, *end = s + n;
+
+	strbuf_putc(b, '"');
+	for (; s < end; s++) {
+		if (*s != '"' && *s != '\\')
+			continue;
+		strbuf_append(b, run, (size_t)(s - run));
+		strbuf_putc(b, '\\');
+		run = s;
+	}
+	strbuf_append(b, run, (size_t)(s - run));
+	strbuf_putc(b, '"');
+}

@@ -30,6 +30,14 @@ void strbuf_json_str(struct strbuf *b, const char *s);
 /* Appends n bytes as lowercase hex (for bytea parameters: prefix "\\x" yourself). */
 void strbuf_hex(struct strbuf *b, const void *p, size_t n);
 
+/* Appends v in decimal (no printf: batches format many of them). */
+void strbuf_int(struct strbuf *b, long long v);
+/*
+ * Appends the n bytes at s as one double-quoted element of a PostgreSQL
+ * array literal ({"a","b\"c"}), escaping '"' and '\'.
+ */
+void strbuf_array_elem(struct strbuf *b, const char *s, size_t n);
+
 /* Takes the data out (caller frees); b is left empty. NULL if failed. */
 char *strbuf_take(struct strbuf *b);
 

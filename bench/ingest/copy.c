@@ -10,6 +10,12 @@
  * The database must be migrated (scctl migrate); the table is emptied first
  * and today's partitions made, as sc-ingest makes them on connect.
  *
+ * --mode batch sends the same rows as sc-ingest does instead: its statement
+ * (sc_ingest_batch, parameters built by services/ingest/params.c), one per
+ * batch, into a database with the devices imported (device_state refers to
+ * them); the table is not emptied then. Beside COPY it shows what the
+ * statement costs PostgreSQL per row, without MQTT or sc-ingest around it.
+ *
  * After each commit it appends "epoch_ms rows" to --timeline; at the end it
  * prints one summary line "key=value ..." on stdout for run.sh.
  */
@@ -22,6 +28,7 @@
 
 #include "benchutil.h"
 #include "gen.h"
+#include "ingest.h"
 #include "strbuf.h"
 #include "timeutil.h"
 
@@ -90,13 +97,90 @@ out:
 	return rc;
 }
 
+/* Rows k .. k+n-1 in one COPY. 0 or -1 (printed). */
+static int copy_rows(PGconn *c, struct strbuf *rows, char (*ids)[GEN_DEVICE_ID_LEN],
+		     long long devices, long long seq_start, unsigned nmetrics,
+		     unsigned long long k, long long n, long long batch_id, int64_t now)
+{
+	char ts[48], recv[48];
+
+	/* The publisher's ts has milliseconds, sc-ingest's received_at µs. */
+	format_us(now / 1000 * 1000, ts, sizeof(ts));
+	format_us(now, recv, sizeof(recv));
+	strbuf_reset(rows);
+	for (long long i = 0; i < n; i++, k++)
+		put_row(rows, ids[k % (unsigned long long)devices],
+			(uint64_t)seq_start + k / (unsigned long long)devices, ts, recv, nmetrics,
+			batch_id);
+	if (!strbuf_ok(rows)) {
+		fprintf(stderr, "bench-copy: out of memory\n");
+		return -1;
+	}
+	return copy_batch(c, rows);
+}
+
+/* Rows k .. k+n-1 as sc-ingest's batch, sent as its statement. 0 or -1 (printed). */
+static int send_batch(PGconn *c, char (*ids)[GEN_DEVICE_ID_LEN], long long devices,
+		      long long seq_start, unsigned nmetrics, unsigned long long k, long long n,
+		      int64_t now)
+{
+	struct item *items = calloc((size_t)n, sizeof(*items));
+	struct tele_info *tele = calloc((size_t)n, sizeof(*tele));
+	struct batch b = { items, (size_t)n, (size_t)n, 0 };
+	char *params[BP_COUNT];
+	char metrics[GEN_PAYLOAD_MAX];
+	PGresult *r = NULL;
+	int rc = -1;
+	bool built = false;
+
+	if (items == NULL || tele == NULL)
+		goto out;
+	for (long long i = 0; i < n; i++, k++) {
+		uint64_t seq = (uint64_t)seq_start + k / (unsigned long long)devices;
+		if (gen_metrics(metrics, sizeof(metrics), nmetrics, seq) < 0 ||
+		    (items[i].row = strdup(metrics)) == NULL)
+			goto out;
+		snprintf(tele[i].device, sizeof(tele[i].device), "%s",
+			 ids[k % (unsigned long long)devices]);
+		tele[i].seq = seq;
+		tele[i].ts_us = now / 1000 * 1000;
+		tele[i].recv_us = now;
+		snprintf(tele[i].run_hours, sizeof(tele[i].run_hours), "%.1f", gen_run_hours(seq));
+		items[i].kind = ITEM_TELEMETRY;
+		items[i].tele = &tele[i];
+	}
+	if (batch_params(&b, params) != 0)
+		goto out;
+	built = true;
+	r = PQexecParams(c, INGEST_BATCH_SQL, BP_COUNT, NULL, (const char *const *)params, NULL,
+			 NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		fprintf(stderr, "bench-copy: sc_ingest_batch: %s", PQerrorMessage(c));
+		goto out;
+	}
+	rc = 0;
+out:
+	if (rc != 0 && !built)
+		fprintf(stderr, "bench-copy: out of memory\n");
+	PQclear(r);
+	if (built)
+		for (int p = 0; p < BP_COUNT; p++)
+			free(params[p]);
+	for (long long i = 0; items != NULL && i < n; i++)
+		free(items[i].row);
+	free(items);
+	free(tele);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
-	const char *dsn = "dbname=servicecloud", *timeline_path = NULL;
+	const char *dsn = "dbname=servicecloud", *timeline_path = NULL, *mode = "copy";
 	long long seconds = 20, batch = 1000, devices = 1000, metrics = 4, seq_start = 1,
 		  start_at = 0;
 	const struct bu_opt opts[] = {
 		{ "dsn", BU_STR, &dsn, "libpq connection string of a migrated database" },
+		{ "mode", BU_STR, &mode, "copy (COPY rows) or batch (sc-ingest's statement)" },
 		{ "seconds", BU_INT, &seconds, "how long to write" },
 		{ "batch", BU_INT, &batch, "rows per COPY (= per transaction)" },
 		{ "devices", BU_INT, &devices, "devices, round-robin" },
@@ -116,7 +200,9 @@ int main(int argc, char **argv)
 	int prc = bu_parse(argc, argv, "COPYs benchmark telemetry rows into PostgreSQL.", opts);
 	if (prc != 0)
 		return prc > 0 ? 0 : 2;
-	if (batch < 1 || devices < 1 || metrics < 1 || metrics > GEN_MAX_METRICS || seconds < 1) {
+	bool copy = strcmp(mode, "copy") == 0;
+	if (batch < 1 || devices < 1 || metrics < 1 || metrics > GEN_MAX_METRICS || seconds < 1 ||
+	    (!copy && strcmp(mode, "batch") != 0)) {
 		fprintf(stderr, "bench-copy: bad option value (see --help)\n");
 		return 2;
 	}
@@ -134,7 +220,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench-copy: connect: %s", PQerrorMessage(c));
 		goto out;
 	}
-	if (exec_ok(c, "TRUNCATE telemetry") != 0 ||
+	if ((copy && exec_ok(c, "TRUNCATE telemetry") != 0) ||
 	    exec_ok(c, "SELECT sc_telemetry_partitions(1, 3)") != 0)
 		goto out;
 	if (start_at > 0)
@@ -145,22 +231,11 @@ int main(int argc, char **argv)
 	long long batch_id = 1, batches = 0;
 	while (!bu_stop && bu_now_ms() < end) {
 		int64_t now = time_now_us();
-		char ts[48], recv[48];
-
-		/* The publisher's ts has milliseconds, sc-ingest's received_at µs. */
-		format_us(now / 1000 * 1000, ts, sizeof(ts));
-		format_us(now, recv, sizeof(recv));
-		strbuf_reset(&rows);
-		for (long long i = 0; i < batch; i++, k++)
-			put_row(&rows, ids[k % (unsigned long long)devices],
-				(uint64_t)seq_start + k / (unsigned long long)devices, ts, recv,
-				(unsigned)metrics, batch_id);
-		if (!strbuf_ok(&rows)) {
-			fprintf(stderr, "bench-copy: out of memory\n");
+		if (copy ? copy_rows(c, &rows, ids, devices, seq_start, (unsigned)metrics, k, batch,
+				     batch_id, now) != 0
+			 : send_batch(c, ids, devices, seq_start, (unsigned)metrics, k, batch, now) != 0)
 			goto out;
-		}
-		if (copy_batch(c, &rows) != 0)
-			goto out;
+		k += (unsigned long long)batch;
 		total += (unsigned long long)batch;
 		batch_id++;
 		batches++;

@@ -33,6 +33,8 @@
 #   (b) PostgreSQL alone: bench-ingest-copy, COPY of the same rows
 #   (c) full path: bench-ingest-pub -> mosquitto -> sc-ingest -> committed rows
 #   (d) the same paced at --lag-load % of (c), for the lag below the ceiling
+#   (e) sc-ingest's statement alone: the rows of (b) through sc_ingest_batch
+#       (bench-ingest-copy --mode batch), for its PostgreSQL CPU per row
 # Every process it starts is stopped by PID at the end, also on Ctrl-C.
 # Environment: SC_PG_BINDIR, SC_MOSQUITTO (server binaries), SC_BENCH_BUILD
 # (build dir instead of build-bench/).
@@ -488,6 +490,25 @@ phase_b() {
   say "(b) $(last b - rate) rows/s by COPY, $BATCH rows per transaction"
 }
 
+# (e) sc-ingest's statement alone: the rows of (b), as sc-ingest sends them
+# (sc_ingest_batch, one per batch), into sc-ingest's database (its devices are
+# imported; sc-ingest is idle meanwhile).
+phase_e() {
+  local tag="e-r$1" copy
+  checkpoint
+  plan_phase
+  "$BIN/bench-ingest-copy" --mode batch --dsn "$DSN" --seconds "$PHASE_S" --batch "$BATCH" \
+    --devices "$DEVICES" --metrics "$METRICS" --seq-start "$SEQ_START" --start-at "$T0" \
+    --timeline "$TMP/$tag.copy.tl" >"$TMP/$tag.copy.out" 2>"$TMP/$tag.copy.err" &
+  copy=$!
+  TRANSIENT=("$copy")
+  measure_cpu e - 0 "$copy"
+  wait "$copy" || { cat "$TMP/$tag.copy.err" >&2; die "sc_ingest_batch of $tag failed"; }
+  TRANSIENT=()
+  record e - rate "$(window_rate "$TMP/$tag.copy.tl" 2)"
+  say "(e) $(last e - rate) rows/s by sc_ingest_batch, $BATCH rows per statement"
+}
+
 # (c) full path; phase name c, or d when paced at RATE_D for the lag.
 phase_c() {
   local q=$1 ph=$2 rate=$3 tag="$2-q$1-r$4" watch before after out
@@ -541,6 +562,7 @@ STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 for ((rep = 1; rep <= REPEAT; rep++)); do
   ((REPEAT > 1)) && say "repetition $rep of $REPEAT"
   phase_b "$rep"
+  phase_e "$rep"
   for q in "${QOS_LIST[@]}"; do
     phase_a "$q" "$rep"
     phase_c "$q" c "$RATE" "$rep"
@@ -577,7 +599,7 @@ win_s=$(awk -v s="$PHASE_S" -v a="$WIN_FROM" -v b="$WIN_TO" 'BEGIN { printf "%.1
     printf '%-44s' "$1"
     for q in "${QOS_LIST[@]}"; do
       local qq=$q v
-      [[ $2 == b ]] && qq=-
+      [[ $2 == b || $2 == e ]] && qq=-
       v=$(median "$2" "$qq" "$3")
       [[ ${4-} == rate ]] && v=$(fmt_rate "$v")
       printf '%18s' "$v"
@@ -587,6 +609,7 @@ win_s=$(awk -v s="$PHASE_S" -v a="$WIN_FROM" -v b="$WIN_TO" 'BEGIN { printf "%.1
   line "(a) broker alone, rows/s" a rate rate
   line "(b) PostgreSQL alone (COPY), rows/s" b rate rate
   line "(c) full path, rows/s" c rate rate
+  line "(e) sc-ingest's statement alone, rows/s" e rate rate
   printf '%-44s' "ratio (c) / min((a), (b))   [goal >= 0.8]"
   for q in "${QOS_LIST[@]}"; do printf '%18s' "$(ratio "$(median c "$q" rate)" "$(median a "$q" rate)" "$(median b - rate)")"; done
   echo
@@ -624,6 +647,7 @@ win_s=$(awk -v s="$PHASE_S" -v a="$WIN_FROM" -v b="$WIN_TO" 'BEGIN { printf "%.1
   }
   for q in "${QOS_LIST[@]}"; do cpu_row "(a) QoS $q" a "$q" "(sink)"; done
   cpu_row "(b)" b - "(copy; no publisher)"
+  cpu_row "(e)" e - "(sc_ingest_batch; no publisher)"
   for q in "${QOS_LIST[@]}"; do cpu_row "(c) QoS $q" c "$q" "(watcher)"; done
   if ((LAG_LOAD > 0)); then
     for q in "${QOS_LIST[@]}"; do cpu_row "(d) QoS $q" d "$q" "(watcher)"; done

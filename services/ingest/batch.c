@@ -1,6 +1,6 @@
 /*
  * Batching of device messages and rejections into sc_ingest_batch
- * statements.
+ * statements (their parameters: params.c).
  *
  * Up to SC_INGEST_PIPELINE batches are in flight (one per slot, each on its
  * own connection) while the next one fills. The open batch is sent when it
@@ -183,38 +183,6 @@ void batch_reject(struct ingest *in, const char *topic, const char *reason,
 		log_error("rejection dropped: out of memory topic=%s reason=%s", topic, reason);
 }
 
-/* {"telemetry":[...],"alarms":[...],"rejects":[...]} of the batch in flight. */
-static char *batch_json(const struct batch *b)
-{
-	static const char *const names[] = { "telemetry", "alarms", "rejects" };
-	struct strbuf s;
-	strbuf_init(&s);
-	strbuf_putc(&s, '{');
-	for (int k = 0; k < 3; k++) {
-		strbuf_printf(&s, "%s\"%s\":[", k ? "," : "", names[k]);
-		bool first = true;
-		for (size_t i = 0; i < b->n; i++) {
-			if ((int)b->items[i].kind != k)
-				continue;
-			if (!first)
-				strbuf_putc(&s, ',');
-			strbuf_puts(&s, b->items[i].row);
-			first = false;
-		}
-		strbuf_putc(&s, ']');
-	}
-	char *states = devstate_json(b);
-	if (states == NULL) {
-		strbuf_free(&s);
-		return NULL;
-	}
-	strbuf_puts(&s, ",\"states\":");
-	strbuf_puts(&s, states);
-	free(states);
-	strbuf_putc(&s, '}');
-	return strbuf_take(&s);
-}
-
 /* Reads {"telemetry": n, "alarms": n, ...}, the answer of sc_ingest_batch. */
 static void stored_counts(const char *json, int64_t out[2])
 {
@@ -357,10 +325,11 @@ static void send_next(struct slot *sl)
 	struct ingest *in = sl->in;
 	if (sl->sending.n == 0)
 		return;
-	char *json = batch_json(&sl->sending);
-	const char *params[] = { json };
-	if (json == NULL ||
-	    db_exec_prepared(sl->db, "ingest_batch", 1, params, on_batch_done, sl) != 0) {
+	char *params[BP_COUNT];
+	bool built = batch_params(&sl->sending, params) == 0;
+	if (!built ||
+	    db_exec_prepared(sl->db, "ingest_batch", BP_COUNT, (const char *const *)params,
+			     on_batch_done, sl) != 0) {
 		/* Out of memory: try again shortly; nothing is dropped. */
 		log_error("batch not sent: out of memory items=%zu", sl->sending.n);
 		struct batch keep = sl->sending;
@@ -370,7 +339,9 @@ static void send_next(struct slot *sl)
 		free(keep.items);
 		arm_flush(in);
 	}
-	free(json);
+	if (built)
+		for (int k = 0; k < BP_COUNT; k++)
+			free(params[k]);
 }
 
 bool batch_idle(const struct ingest *in)
@@ -398,7 +369,7 @@ int batch_init(struct ingest *in)
 		sl->in = in;
 		sl->db = db_new(svc->base, svc->cfg.pg_dsn, name);
 		if (sl->db == NULL ||
-		    db_prepare(sl->db, "ingest_batch", "SELECT sc_ingest_batch($1::jsonb)", 1) != 0)
+		    db_prepare(sl->db, "ingest_batch", INGEST_BATCH_SQL, BP_COUNT) != 0)
 			return -1;
 	}
 	return 0;

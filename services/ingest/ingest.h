@@ -28,20 +28,19 @@ struct mqsub_msg;
 /* One entry of a batch. */
 enum item_kind { ITEM_TELEMETRY, ITEM_ALARM, ITEM_REJECT };
 
-/* What device_state needs of a telemetry item (devstate.c). */
+/* A telemetry item's columns besides its metrics (params.c). */
 struct tele_info {
 	char device[65];
 	uint64_t seq;
 	int64_t ts_us;
 	int64_t recv_us;
-	bool has_run_hours;
-	double run_hours;
-	cJSON *metrics;  /* owned */
+	char run_hours[32]; /* as a float8 literal; "" when the message had none */
 };
 
 struct item {
 	enum item_kind kind;
-	char *row;       /* JSON object for sc_ingest_batch (telemetry/alarm/reject) */
+	char *row;       /* telemetry: its metrics object as JSON; alarm, reject:
+			  * its JSON object for sc_ingest_batch's `other` */
 	struct tele_info *tele; /* telemetry only, owned; NULL otherwise */
 	int64_t ts_us;   /* device ts, for the lag histogram */
 	char *topic;     /* for turning it into a reject if its row fails */
@@ -125,10 +124,20 @@ bool batch_idle(const struct ingest *in);
 /* Counts a rejection in sc_ingest_rejected_total{reason}. */
 void ingest_count_rejected(struct ingest *in, const char *reason);
 
-/* devstate.c: one entry per device of the batch for device_state (newest
- * ts, seq and run hours, latest arrival, last value of every metric), as a
- * JSON array; NULL on allocation failure. */
-char *devstate_json(const struct batch *b);
+/* params.c: the parameters of sc_ingest_batch (schema/017_ingest_arrays.sql)
+ * for a batch, in this order; out[] gets malloc'd strings. 0 or -1 (out of
+ * memory, nothing to free). */
+enum batch_param {
+	BP_T_DEV, BP_T_SEQ, BP_T_TS, BP_T_RECV, BP_T_HOURS, BP_T_METRICS,
+	BP_S_DEV, BP_S_SEQ, BP_S_TS, BP_S_RECV, BP_S_HOURS, BP_S_FIRST, BP_S_ROW,
+	BP_OTHER, BP_COUNT
+};
+int batch_params(const struct batch *b, char *out[BP_COUNT]) __attribute__((warn_unused_result));
+/* The statement those parameters are for (also bench/ingest/copy.c's). */
+#define INGEST_BATCH_SQL                                                              \
+	"SELECT sc_ingest_batch($1::text[], $2::bigint[], $3::bigint[], $4::bigint[],"  \
+	" $5::float8[], $6::jsonb[], $7::text[], $8::bigint[], $9::bigint[],"           \
+	" $10::bigint[], $11::float8[], $12::int[], $13::int[], $14::jsonb)"
 void tele_info_free(struct tele_info *t);
 
 /* requests.c */

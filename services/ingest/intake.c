@@ -29,6 +29,57 @@ static void put_epoch(struct strbuf *b, int64_t us)
 	strbuf_printf(b, "%.6f", (double)us / 1e6);
 }
 
+/* Does the JSON text hold an exponent outside its strings? */
+static bool has_exponent(const char *raw, size_t n)
+{
+	bool in_str = false;
+	for (size_t i = 0; i < n; i++) {
+		if (raw[i] == '"')
+			in_str = !in_str;
+		else if (in_str && raw[i] == '\\')
+			i++;
+		else if (!in_str && (raw[i] == 'e' || raw[i] == 'E'))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The metrics object as the device wrote it, when PostgreSQL's jsonb reads
+ * it exactly as cJSON did: no exponent in any number (cJSON turns 1e-5000
+ * into 0, numeric refuses it). Else, and for a key with escapes, cJSON
+ * prints the parsed object. Either way the text is valid JSON of the same
+ * metrics; passing the original on saves printing every number again.
+ */
+static char *metrics_text(const struct mqsub_msg *m, const cJSON *metrics)
+{
+	const char *raw;
+	size_t n;
+	if (json_raw_member(m->payload, m->len, "metrics", &raw, &n) != 0 || has_exponent(raw, n))
+		return json_print(metrics);
+	char *text = malloc(n + 1);
+	if (text != NULL) {
+		memcpy(text, raw, n);
+		text[n] = '\0';
+	}
+	return text;
+}
+
+/* run_hours as a float8 literal into out: as written when float8 reads it
+ * as cJSON did (a short plain decimal), else printed. */
+static void run_hours_text(const struct mqsub_msg *m, double v, char *out, size_t size)
+{
+	const char *raw;
+	size_t n;
+	if (json_raw_member(m->payload, m->len, "run_hours", &raw, &n) == 0 && n < size &&
+	    !has_exponent(raw, n)) {
+		memcpy(out, raw, n);
+		out[n] = '\0';
+		return;
+	}
+	snprintf(out, size, "%.17g", v);
+}
+
 static void take_telemetry(struct ingest *in, const struct mqsub_msg *m, const char *device,
 			   int64_t now)
 {
@@ -44,36 +95,16 @@ static void take_telemetry(struct ingest *in, const struct mqsub_msg *m, const c
 		return;
 	}
 	struct tele_info *tele = calloc(1, sizeof(*tele));
-	char *metrics = json_print(t.metrics);
-	char *row = NULL;
+	char *metrics = metrics_text(m, t.metrics);
 	if (tele == NULL || metrics == NULL)
 		goto oom;
 	snprintf(tele->device, sizeof(tele->device), "%s", device);
 	tele->seq = t.seq;
 	tele->ts_us = t.ts_us;
 	tele->recv_us = now;
-	tele->has_run_hours = t.has_run_hours;
-	tele->run_hours = t.run_hours;
-	tele->metrics = cJSON_DetachItemFromObjectCaseSensitive(t.root, "metrics");
-
-	struct strbuf b;
-	strbuf_init(&b);
-	strbuf_puts(&b, "{\"d\":");
-	strbuf_json_str(&b, device);
-	strbuf_printf(&b, ",\"s\":%llu,\"t\":", (unsigned long long)t.seq);
-	put_epoch(&b, t.ts_us);
-	strbuf_puts(&b, ",\"r\":");
-	put_epoch(&b, now);
 	if (t.has_run_hours)
-		strbuf_printf(&b, ",\"h\":%.17g", t.run_hours);
-	strbuf_puts(&b, ",\"m\":");
-	strbuf_puts(&b, metrics);
-	strbuf_putc(&b, '}');
-	row = strbuf_take(&b);
-	if (row == NULL)
-		goto oom;
-	free(metrics);
-	if (batch_add(in, ITEM_TELEMETRY, row, tele, t.ts_us, m->topic, m->payload, m->len,
+		run_hours_text(m, t.run_hours, tele->run_hours, sizeof(tele->run_hours));
+	if (batch_add(in, ITEM_TELEMETRY, metrics, tele, t.ts_us, m->topic, m->payload, m->len,
 		      m->token) != 0)
 		log_error("telemetry dropped: out of memory topic=%s", m->topic);
 	payload_free(t.root);
@@ -82,7 +113,6 @@ oom:
 	log_error("telemetry dropped: out of memory topic=%s", m->topic);
 	tele_info_free(tele);
 	free(metrics);
-	free(row);
 	payload_free(t.root);
 }
 

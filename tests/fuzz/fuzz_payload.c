@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "payload.h"
 #include "topic.h"
 
@@ -35,10 +36,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct payload_status st;
 	struct payload_feedback fb;
 
-	if (payload_telemetry_parse(buf, size, NOW_US, &t, &e) == 0)
+	if (payload_telemetry_parse(buf, size, NOW_US, &t, &e) == 0) {
+		/* sc-ingest passes the metrics on as written: that text must
+		 * be the very object the parser validated. */
+		const char *raw;
+		size_t n;
+		int rc = json_raw_member(buf, size, "metrics", &raw, &n);
+		if (rc == 1)
+			abort();
+		if (rc == 0) {
+			cJSON *m = json_parse_object(raw, n, &e);
+			if (m == NULL || !cJSON_Compare(m, t.metrics, 1))
+				abort();
+			cJSON_Delete(m);
+		}
 		payload_free(t.root);
-	else
+	} else {
 		check_reason(&e);
+	}
 	if (payload_alarm_parse(buf, size, NOW_US, &a, &e) == 0)
 		payload_free(a.root);
 	else

@@ -119,6 +119,23 @@ int main(void)
 	CHECK(harness_sql_long(h, "select (metrics->>'temp_c')::float8 = 71.2 from device_state "
 				  "where device_id = 'D1' and last_seq = 13 and run_hours = 100.5") == 1);
 
+	/* Two messages of one device in one batch, called as sc-ingest does
+	 * (services/ingest/params.c): both stored; device_state takes the
+	 * newest seq, ts and run hours and the last value of each metric. */
+	const char *two = "select (sc_ingest_batch('{D2,D2}', '{20,21}', "
+		"'{1795000000000000,1795000001000000}', '{1795000002000000,1795000003000000}', "
+		"'{7.5,NULL}', '{\"{\\\"a\\\": 1, \\\"b\\\": 2}\",\"{\\\"a\\\": 3}\"}', "
+		"'{D2}', '{21}', '{1795000001000000}', '{1795000003000000}', '{7.5}', '{1}', '{2}', "
+		"'{\"alarms\": [], \"rejects\": []}')->>'telemetry')::int";
+	CHECK(harness_sql_long(h, two) == 2);
+	CHECK(harness_sql_long(h, "select count(*) from device_state where device_id = 'D2' "
+				  "and last_seq = 21 and metrics = '{\"a\": 3, \"b\": 2}' "
+				  "and run_hours = 7.5 and last_ts = to_timestamp(1795000001) "
+				  "and last_seen_at = to_timestamp(1795000003)") == 1);
+	/* The same batch again (a redelivery): stored once, counted as 0 new. */
+	CHECK(harness_sql_long(h, two) == 0);
+	CHECK(harness_sql_long(h, "select count(*) from telemetry where device_id = 'D2'") == 2);
+
 	/* A request becomes a ticket; the front desk hears its id and state. */
 	const char *req = "{\"request_id\": \"HL-1\", \"channel\": \"hotline\", \"customer_id\": \"C1\", "
 			  "\"site_id\": \"S1\", \"device_id\": \"D2\", \"category\": \"fault\", "

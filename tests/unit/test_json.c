@@ -396,6 +396,36 @@ static void test_print(void **state)
 	cJSON_Delete(j);
 }
 
+/* Expects the raw value of key in text to be want (NULL: rc, no value). */
+static void expect_raw(const char *text, const char *key, int rc, const char *want)
+{
+	const char *v = NULL;
+	size_t n = 0;
+
+	assert_int_equal(json_raw_member(text, strlen(text), key, &v, &n), rc);
+	if (want != NULL) {
+		assert_int_equal(n, strlen(want));
+		assert_memory_equal(v, want, n);
+	}
+}
+
+static void test_raw_member(void **state)
+{
+	const char *t = " { \"seq\": 1, \"s\": \"a}\\\"b\", \"n\": [1, {\"x\": \"]\"}],"
+			"\"metrics\" : {\"t\": -1.50, \"u\": {}} , \"z\":null}";
+
+	(void)state;
+	expect_raw(t, "metrics", 0, "{\"t\": -1.50, \"u\": {}}");
+	expect_raw(t, "seq", 0, "1");
+	expect_raw(t, "s", 0, "\"a}\\\"b\"");
+	expect_raw(t, "n", 0, "[1, {\"x\": \"]\"}]");
+	expect_raw(t, "z", 0, "null");
+	expect_raw(t, "zz", 1, NULL);
+	expect_raw("{}", "metrics", 1, NULL);
+	/* A key written with escapes: cannot tell without decoding it. */
+	expect_raw("{\"m\\u0065trics\": {}}", "metrics", -1, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -414,6 +444,7 @@ int main(void)
 		cmocka_unit_test(test_get_time),
 		cmocka_unit_test(test_get_bool_object),
 		cmocka_unit_test(test_print),
+		cmocka_unit_test(test_raw_member),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
