@@ -33,7 +33,7 @@ enum col {
 	C_CANCELLED, C_CLEARED,
 	C_ONSITE, C_REMOTE, C_OUTSOURCED, C_NO_MODE, C_TICKETS,
 	C_OFFERS, C_ACCEPTED, C_DECLINED, C_EXPIRED, C_WITHDRAWN, C_FTF_KNOWN, C_FTF,
-	C_WARNINGS, C_BREACHES,
+	C_WARNINGS, C_BREACHES, C_MET, C_MISSED,
 	C_ESC1, C_ESC2, C_ESC3,
 	C_REJECTED, C_ALERTS,
 	NCOLS
@@ -63,11 +63,17 @@ static const char summary_sql[] =
 	"  count(*) FILTER (WHERE state = 'resolved' AND first_time_fix) FROM work_order),"
 	" s AS (SELECT count(*) FILTER (WHERE kind = 'warning'),"
 	"  count(*) FILTER (WHERE kind = 'breach') FROM sla_event),"
+	/* Decided clocks as sc_kpi counts them (schema/034_kpi.sql): met when
+	 * stopped by the deadline, missed when stopped later or still open past
+	 * it. */
+	" k AS (SELECT count(*) FILTER (WHERE state = 'stopped' AND stopped_at <= deadline),"
+	"  count(*) FILTER (WHERE (state = 'stopped' AND stopped_at > deadline)"
+	"   OR (state IN ('running', 'paused') AND deadline < now())) FROM sla_clock),"
 	" e AS (SELECT count(*) FILTER (WHERE level = 1), count(*) FILTER (WHERE level = 2),"
 	"  count(*) FILTER (WHERE level = 3) FROM escalation),"
 	" r AS (SELECT count(*) FROM rejected),"
 	" a AS (SELECT count(*) FROM alert)"
-	" SELECT * FROM t, o, s, e, r, a";
+	" SELECT * FROM t, o, s, k, e, r, a";
 
 struct summary {
 	struct sim *sim;
@@ -158,6 +164,12 @@ static void put_block(struct strbuf *b, const struct sim *sim, const long long *
 		strbuf_printf(b, "sla       warnings %lld  breaches %lld  escalations: level 1 %lld,"
 			      " level 2 %lld, level 3 %lld\n",
 			      c[C_WARNINGS], c[C_BREACHES], c[C_ESC1], c[C_ESC2], c[C_ESC3]);
+		if (c[C_MET] + c[C_MISSED] > 0)
+			strbuf_printf(b, "sla compliance %.1f%% (%lld of %lld decided clocks met)\n",
+				      100.0 * (double)c[C_MET] / (double)(c[C_MET] + c[C_MISSED]),
+				      c[C_MET], c[C_MET] + c[C_MISSED]);
+		else
+			strbuf_puts(b, "sla compliance -  (no clock decided yet)\n");
 		if (c[C_FTF_KNOWN] > 0)
 			strbuf_printf(b, "first-time-fix %.0f%% (%lld of %lld resolved orders)\n",
 				      100.0 * (double)c[C_FTF] / (double)c[C_FTF_KNOWN], c[C_FTF],
@@ -190,6 +202,9 @@ static void put_line(struct strbuf *b, const struct sim *sim, const long long *c
 		      c[C_ONSITE], c[C_REMOTE], c[C_OUTSOURCED], c[C_OFFERS], c[C_ACCEPTED],
 		      c[C_DECLINED], c[C_EXPIRED], c[C_WARNINGS], c[C_BREACHES], c[C_ESC1],
 		      c[C_ESC2], c[C_ESC3]);
+	if (c[C_MET] + c[C_MISSED] > 0)
+		strbuf_printf(b, " sla_met=%.1f%%",
+			      100.0 * (double)c[C_MET] / (double)(c[C_MET] + c[C_MISSED]));
 	if (c[C_FTF_KNOWN] > 0)
 		strbuf_printf(b, " ftf=%.0f%%", 100.0 * (double)c[C_FTF] / (double)c[C_FTF_KNOWN]);
 	strbuf_printf(b, " rejected=%lld alerts=%lld\n", c[C_REJECTED], c[C_ALERTS]);

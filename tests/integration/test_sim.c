@@ -231,6 +231,7 @@ int main(void)
 	CHECK(log != NULL);
 	CHECK(strstr(log, "summary t=") != NULL);
 	CHECK(strstr(log, "sc-sim final summary") != NULL);
+	CHECK(strstr(log, "\nsla compliance ") != NULL);
 	CHECK(strstr(log, "zone dashboard: http://127.0.0.1:8080/zone/HA") != NULL);
 	CHECK(strstr(log, "\033[") == NULL); /* not a terminal: no ANSI codes */
 	CHECK(harness_check_logs(h) == 0);
