@@ -66,6 +66,23 @@ nap() { sleep "$1" & NAP_PID=$!; wait "$NAP_PID" || true; NAP_PID=; }
 
 now_ms() { local t=${EPOCHREALTIME//[.,]/}; echo $((t / 1000)); }
 
+sleep_until_ms() {
+  local d=$(($1 - $(now_ms)))
+  ((d > 0)) && nap "$(printf '%d.%03d' $((d / 1000)) $((d % 1000)))"
+  return 0
+}
+
+# Waits up to $2 s for file $1 while process $3 lives.
+wait_file() {
+  local tries=$(($2 * 20))
+  while ((tries-- > 0)); do
+    [[ -e $1 ]] && return 0
+    alive "$3" || return 1
+    sleep 0.05
+  done
+  return 1
+}
+
 # Prefixes that run a command as the server's own user when we are root
 # (PostgreSQL refuses root). Arrays, not functions: a function started with &
 # would run in a subshell whose PID is not the program's.

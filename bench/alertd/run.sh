@@ -85,23 +85,6 @@ cleanup() {
 }
 bench_traps
 
-sleep_until_ms() {
-  local d=$(($1 - $(now_ms)))
-  ((d > 0)) && nap "$(printf '%d.%03d' $((d / 1000)) $((d % 1000)))"
-  return 0
-}
-
-# Waits up to $2 s for file $1 while process $3 lives.
-wait_file() {
-  local tries=$(($2 * 20))
-  while ((tries-- > 0)); do
-    [[ -e $1 ]] && return 0
-    alive "$3" || return 1
-    sleep 0.05
-  done
-  return 1
-}
-
 # --- build -------------------------------------------------------------------
 
 bench_build bench-build.log sc-ingest sc-alertd scctl bench-ingest-pub bench-ingest-watch bench-alertd-probe

@@ -41,11 +41,10 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+NAME=bench/ingest
 # SC_BENCH_BUILD: another build dir (e.g. one configured with -DSC_SANITIZE=ON).
-BUILD=${SC_BENCH_BUILD:-$ROOT/build-bench}
-BIN=$BUILD/bin
-PGBIN=${SC_PG_BINDIR:-/usr/lib/postgresql/15/bin}
-MOSQUITTO=${SC_MOSQUITTO:-/usr/sbin/mosquitto}
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 PHASE_S=20
 QOS_ARG=both
@@ -56,19 +55,12 @@ RATE=100000
 WINDOW=1000
 BATCH=1000
 LAG_LOAD=50
-FSYNC=on
-BUILD_IT=1
-KEEP=0
 # Middle of each phase that counts, in per cent of its length.
 WIN_FROM=25
 WIN_TO=90
 
-say() { printf 'run.sh: %s\n' "$*" >&2; }
-die() { printf 'run.sh: error: %s\n' "$*" >&2; exit 1; }
-usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'; }
-
-int_arg() { [[ $2 =~ ^[0-9]+$ ]] || die "$1 needs a whole number, not '$2'"; }
 while (($#)); do
+  if bench_parse_common "$1" "${2-}"; then shift "$SHIFT"; continue; fi
   case $1 in
     --seconds) int_arg "$1" "${2-}"; PHASE_S=$2; shift 2 ;;
     --qos) [[ ${2-} =~ ^(0|1|both)$ ]] || die "--qos takes 0, 1 or both"; QOS_ARG=$2; shift 2 ;;
@@ -79,9 +71,6 @@ while (($#)); do
     --window) int_arg "$1" "${2-}"; WINDOW=$2; shift 2 ;;
     --batch) int_arg "$1" "${2-}"; BATCH=$2; shift 2 ;;
     --lag-load) int_arg "$1" "${2-}"; LAG_LOAD=$2; shift 2 ;;
-    --fsync) [[ ${2-} =~ ^(on|off)$ ]] || die "--fsync takes on or off"; FSYNC=$2; shift 2 ;;
-    --no-build) BUILD_IT=0; shift ;;
-    --keep) KEEP=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; die "unknown argument: $1" ;;
   esac
@@ -94,201 +83,40 @@ case $QOS_ARG in both) QOS_LIST=(0 1) ;; *) QOS_LIST=("$QOS_ARG") ;; esac
 
 # --- processes: every PID we start, stopped by PID in cleanup ---------------
 
-TMP=
-PG_WRAP= PG_PID= MQ_WRAP= MQ_PID= INGEST_PID=
+INGEST_PID=
 TRANSIENT=()   # publisher, sink, copy, watch of the phase running
-
-# True while PID is a live process (a zombie counts as gone).
-alive() {
-  local st
-  st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-  st=${st##*) }
-  [[ ${st:0:1} != Z ]]
-}
-
-# stop_pid PID SIGNAL SECONDS: signal, wait, then SIGKILL.
-stop_pid() {
-  local pid=$1 sig=$2 tries=$(($3 * 10))
-  [[ -n $pid ]] && alive "$pid" || return 0
-  kill "-$sig" "$pid" 2>/dev/null || return 0
-  while ((tries-- > 0)) && alive "$pid"; do sleep 0.1; done
-  if alive "$pid"; then
-    say "pid $pid still running after $3 s: SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-}
 
 cleanup() {
   local rc=$? pid
   trap - EXIT INT TERM
   set +e
-  for pid in "${TRANSIENT[@]}" $NAP_PID; do stop_pid "$pid" TERM 5; done
+  for pid in "${TRANSIENT[@]}"; do stop_pid "$pid" TERM 5; done
   stop_pid "$INGEST_PID" TERM 30
-  stop_pid "$MQ_PID" TERM 10
-  # SIGINT is PostgreSQL's fast shutdown; SIGQUIT (immediate) if it hangs.
-  if [[ -n $PG_PID ]] && alive "$PG_PID"; then
-    kill -INT "$PG_PID"
-    local tries=300
-    while ((tries-- > 0)) && alive "$PG_PID"; do sleep 0.1; done
-    alive "$PG_PID" && kill -QUIT "$PG_PID"
-  fi
-  # The runuser wrappers end with their server; reap them.
-  for pid in "$MQ_WRAP" "$PG_WRAP"; do
-    [[ -n $pid ]] && { stop_pid "$pid" TERM 5; wait "$pid" 2>/dev/null; }
-  done
-  wait 2>/dev/null
-  if [[ -n $TMP && -d $TMP ]]; then
-    # Kept for its logs after a failure; not after Ctrl-C (it can be large).
-    if ((KEEP)) || ((rc != 0 && rc != 130 && rc != 143)); then
-      say "temp dir kept: $TMP"
-    else
-      rm -rf "$TMP"
-    fi
-  fi
+  bench_stop_servers
+  bench_remove_tmp "$rc"
   exit "$rc"
 }
-trap cleanup EXIT
-trap 'say interrupted; exit 130' INT
-trap 'say terminated; exit 143' TERM
-
-# A sleep that a signal interrupts at once (the trap runs during `wait`).
-NAP_PID=
-nap() { sleep "$1" & NAP_PID=$!; wait "$NAP_PID" || true; NAP_PID=; }
-
-now_ms() { local t=${EPOCHREALTIME//[.,]/}; echo $((t / 1000)); }
-
-sleep_until_ms() {
-  local d=$(($1 - $(now_ms)))
-  ((d > 0)) && nap "$(printf '%d.%03d' $((d / 1000)) $((d % 1000)))"
-  return 0
-}
-
-# Waits up to $2 s for file $1 while process $3 lives.
-wait_file() {
-  local tries=$(($2 * 20))
-  while ((tries-- > 0)); do
-    [[ -e $1 ]] && return 0
-    alive "$3" || return 1
-    sleep 0.05
-  done
-  return 1
-}
-
-# Prefixes that run a command as the server's own user when we are root
-# (PostgreSQL refuses root). Arrays, not functions: a function started with &
-# would run in a subshell whose PID is not the program's.
-AS_PG=() AS_MQ=()
-if ((EUID == 0)); then
-  AS_PG=(runuser -u postgres --)
-  AS_MQ=(runuser -u mosquitto --)
-fi
-
-USED_PORTS=" "
-# Sets REPLY to a port nobody listens on (and that we have not taken).
-pick_port() {
-  local p tries=500
-  while ((tries-- > 0)); do
-    p=$((20000 + RANDOM % 30000))
-    [[ $USED_PORTS == *" $p "* ]] && continue
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      USED_PORTS+="$p "
-      REPLY=$p
-      return 0
-    fi
-  done
-  die "no free port found"
-}
+bench_traps
 
 # --- build -------------------------------------------------------------------
 
-TARGETS=(sc-ingest scctl bench-ingest-pub bench-ingest-sink bench-ingest-copy bench-ingest-watch)
-if ((BUILD_IT)); then
-  say "building ${TARGETS[*]} in $BUILD (Release)"
-  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DSC_BENCH=ON -DSC_TESTS=OFF \
-    >/dev/null || die "cmake configure failed"
-  cmake --build "$BUILD" -j2 --target "${TARGETS[@]}" >"$BUILD/bench-build.log" 2>&1 || {
-    tail -n 30 "$BUILD/bench-build.log" >&2
-    die "build failed (log: $BUILD/bench-build.log)"
-  }
-fi
-for t in "${TARGETS[@]}"; do [[ -x $BIN/$t ]] || die "$BIN/$t missing (build without --no-build)"; done
+bench_build bench-build.log sc-ingest scctl bench-ingest-pub bench-ingest-sink bench-ingest-copy bench-ingest-watch
 # Which sc-ingest is measured, also when the tree is not committed (taken at
 # build time: others may change the tree while we run).
 rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 dirty=$(git -C "$ROOT" status --porcelain -- common services schema 2>/dev/null | wc -l)
 src_hash=$(cat "$ROOT"/common/*.[ch] "$ROOT"/services/ingest/*.[ch] "$ROOT"/schema/*.sql 2>/dev/null |
            sha1sum | cut -c1-12)
-[[ -x $PGBIN/postgres ]] || die "no PostgreSQL in $PGBIN (set SC_PG_BINDIR)"
-[[ -x $MOSQUITTO ]] || die "no mosquitto at $MOSQUITTO (set SC_MOSQUITTO)"
 command -v curl >/dev/null || die "curl is needed to read sc-ingest's /metrics"
 
 # --- servers -------------------------------------------------------------------
 
-# Short path: the PostgreSQL socket path must stay under ~100 bytes.
-TMP=$(mktemp -d /tmp/scbench.XXXXXX)
-chmod 755 "$TMP"   # the servers run as their own users and must reach their dirs
-pick_port; PG_PORT=$REPLY
-pick_port; MQ_PORT=$REPLY
+bench_tmp scbench
 pick_port; METRICS_PORT=$REPLY
-DSN="host=127.0.0.1 port=$PG_PORT user=postgres dbname=servicecloud"
 COPY_DSN="host=127.0.0.1 port=$PG_PORT user=postgres dbname=benchcopy"
-MQTT_URL="tcp://127.0.0.1:$MQ_PORT"
+# PostgreSQL's default shared_buffers (the harness's 16 MB suits many small
+# test clusters, not a benchmark).
 SHARED_BUFFERS=128MB
-
-psql_q() { "$PGBIN/psql" -X -At -v ON_ERROR_STOP=1 "$1" -c "$2"; }
-
-start_postgres() {
-  mkdir "$TMP/pg" "$TMP/sock"
-  ((EUID == 0)) && chown postgres:postgres "$TMP/pg" "$TMP/sock"
-  "${AS_PG[@]}" "$PGBIN/initdb" -D "$TMP/pg" -U postgres -A trust -E UTF8 --no-locale \
-    --no-sync --no-instructions >"$TMP/initdb.log" 2>&1 || { cat "$TMP/initdb.log" >&2; die "initdb failed"; }
-  # The harness's settings (tests/integration/harness.c), but fsync as asked
-  # and PostgreSQL's default shared_buffers (the harness's 16 MB suits many
-  # small test clusters, not a benchmark); the last setting of a key wins.
-  cat >>"$TMP/pg/postgresql.conf" <<EOF
-
-# bench/ingest/run.sh
-listen_addresses = '127.0.0.1'
-port = $PG_PORT
-unix_socket_directories = '$TMP/sock'
-fsync = $FSYNC
-full_page_writes = $FSYNC
-shared_buffers = $SHARED_BUFFERS
-max_connections = 100
-timezone = 'UTC'
-log_timezone = 'UTC'
-log_line_prefix = '%m [%p] '
-EOF
-  "${AS_PG[@]}" "$PGBIN/postgres" -D "$TMP/pg" >>"$TMP/postgres.log" 2>&1 &
-  PG_WRAP=$!
-  local tries=600
-  until "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT"; do
-    alive "$PG_WRAP" || { tail -n 20 "$TMP/postgres.log" >&2; die "postgres exited during start"; }
-    ((tries-- > 0)) || die "postgres does not accept connections after 60 s"
-    sleep 0.1
-  done
-  PG_PID=$(head -n 1 "$TMP/pg/postmaster.pid")
-  psql_q "${DSN/servicecloud/postgres}" "CREATE DATABASE servicecloud" >/dev/null
-  psql_q "${DSN/servicecloud/postgres}" "CREATE DATABASE benchcopy" >/dev/null
-}
-
-start_mosquitto() {
-  mkdir "$TMP/mqtt"
-  sed -e "s|@PORT@|$MQ_PORT|g" -e "s|@DATA_DIR@|$TMP/mqtt|g" \
-      -e "s|@PID_FILE@|$TMP/mqtt/mosquitto.pid|g" -e "s|@LOG_FILE@|$TMP/mqtt/mosquitto.log|g" \
-      "$ROOT/deploy/mosquitto.conf.in" >"$TMP/mosquitto.conf"
-  ((EUID == 0)) && chown -R mosquitto:mosquitto "$TMP/mqtt"
-  # As user mosquitto from the start, as the harness does.
-  "${AS_MQ[@]}" "$MOSQUITTO" -c "$TMP/mosquitto.conf" >"$TMP/mosquitto.out" 2>&1 &
-  MQ_WRAP=$!
-  local tries=200
-  until [[ -s $TMP/mqtt/mosquitto.pid ]] && (exec 3<>"/dev/tcp/127.0.0.1/$MQ_PORT") 2>/dev/null; do
-    alive "$MQ_WRAP" || { cat "$TMP/mosquitto.out" >&2; die "mosquitto exited during start"; }
-    ((tries-- > 0)) || die "mosquitto does not accept connections after 10 s"
-    sleep 0.05
-  done
-  MQ_PID=$(head -n 1 "$TMP/mqtt/mosquitto.pid")
-}
 
 # The import: one province, one customer, a site per 100 devices, N devices
 # with the ids gen.c publishes for (BD00001 ...).
@@ -318,8 +146,9 @@ SC_ENV=(env -i PATH="$PATH" HOME="${HOME:-/root}" SC_MQTT_URL="$MQTT_URL" SC_INS
         SC_LOG_LEVEL=info SC_METRICS_ADDR="127.0.0.1:$METRICS_PORT")
 
 say "temp dir $TMP; PostgreSQL :$PG_PORT (fsync=$FSYNC), mosquitto :$MQ_PORT"
-start_postgres
-start_mosquitto
+bench_start_postgres "shared_buffers = $SHARED_BUFFERS"
+"$PGBIN/psql" -X -q "${DSN/servicecloud/postgres}" -c "CREATE DATABASE benchcopy" >/dev/null
+bench_start_mosquitto
 "${SC_ENV[@]}" SC_PG_DSN="$DSN" "$BIN/scctl" migrate >"$TMP/migrate.log" 2>&1 || { cat "$TMP/migrate.log" >&2; die "scctl migrate failed"; }
 "${SC_ENV[@]}" SC_PG_DSN="$COPY_DSN" "$BIN/scctl" migrate >>"$TMP/migrate.log" 2>&1 || { cat "$TMP/migrate.log" >&2; die "scctl migrate (benchcopy) failed"; }
 write_import "$TMP/import.json"
@@ -344,7 +173,7 @@ for round in 1 2 3 4 5; do
   wait "${TRANSIENT[0]}" || { cat "$TMP/prime.err" >&2; die "priming publisher failed"; }
   TRANSIENT=()
   for _ in $(seq 100); do
-    n=$(psql_q "$DSN" "SELECT count(*) FROM telemetry WHERE seq = $round")
+    n=$(psql_q -c "SELECT count(*) FROM telemetry WHERE seq = $round")
     ((n >= DEVICES)) && { primed=1; break; }
     nap 0.1
   done
@@ -448,7 +277,7 @@ finish_pub() { # TAG PHASE QOS
   record "$2" "$3" pub_rate "$(window_rate "$TMP/$1.pub.tl" 3)"
 }
 
-checkpoint() { psql_q "$DSN" "CHECKPOINT" >/dev/null; }
+checkpoint() { psql_q -c "CHECKPOINT" >/dev/null; }
 
 # (a) broker alone.
 phase_a() {

@@ -36,31 +36,26 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-BUILD=${SC_BENCH_BUILD:-$ROOT/build-bench}
-BIN=$BUILD/bin
+NAME=soak
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 MINUTES=30
 RATE=7000
 SAMPLE=10
-BUILD_IT=1
-KEEP=0
 SERVICES=(sc-ingest sc-alertd sc-dispatch sc-slamon sc-api)
 
-say() { printf 'soak: %s\n' "$*" >&2; }
-die() { printf 'soak: error: %s\n' "$*" >&2; exit 1; }
-usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'; }
-int_arg() { [[ ${2-} =~ ^[0-9]+$ ]] && (($2 > 0)) || die "$1 needs a positive whole number, not '${2-}'"; }
-
 while (($#)); do
+  if bench_parse_common "$1" "${2-}"; then shift "$SHIFT"; continue; fi
   case $1 in
     --minutes) int_arg "$1" "${2-}"; MINUTES=$2; shift 2 ;;
     --rate) int_arg "$1" "${2-}"; RATE=$2; shift 2 ;;
     --sample) int_arg "$1" "${2-}"; SAMPLE=$2; shift 2 ;;
-    --no-build) BUILD_IT=0; shift ;;
-    --keep) KEEP=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; die "unknown argument: $1" ;;
   esac
 done
+((MINUTES > 0 && RATE > 0 && SAMPLE > 0)) || die "--minutes, --rate and --sample must be > 0"
+[[ $FSYNC == on ]] || die "--fsync: the soak runs on sc-local's PostgreSQL (fsync on)"
 
 # --- processes: every PID we start, stopped by PID in cleanup ----------------
 
@@ -68,28 +63,12 @@ TMP=
 SIM_PID=
 declare -A PIDS=() PORTS=()
 
-alive() {
-  local st
-  st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-  st=${st##*) }
-  [[ ${st:0:1} != Z ]]
-}
-
-stop_pid() {
-  local pid=$1 tries=$(($2 * 10))
-  [[ -n $pid ]] && alive "$pid" || return 0
-  kill -TERM "$pid" 2>/dev/null || return 0
-  while ((tries-- > 0)) && alive "$pid"; do sleep 0.1; done
-  alive "$pid" && kill -KILL "$pid" 2>/dev/null
-  return 0
-}
-
 cleanup() {
   local rc=$? svc
   trap - EXIT INT TERM
   set +e
-  stop_pid "$SIM_PID" 15
-  for svc in "${SERVICES[@]}"; do stop_pid "${PIDS[$svc]-}" 15; done
+  stop_pid "$SIM_PID" TERM 15
+  for svc in "${SERVICES[@]}"; do stop_pid "${PIDS[$svc]-}" TERM 15; done
   wait 2>/dev/null
   if [[ -n $TMP && -d $TMP ]]; then
     SCLOCAL_VAR=$TMP/var SCLOCAL_PG_PORT=$PG_PORT SCLOCAL_MQTT_PORT=$MQ_PORT \
@@ -106,34 +85,9 @@ trap cleanup EXIT
 trap 'say interrupted; exit 130' INT
 trap 'say terminated; exit 143' TERM
 
-USED_PORTS=" "
-pick_port() {
-  local p tries=500
-  while ((tries-- > 0)); do
-    p=$((20000 + RANDOM % 30000))
-    [[ $USED_PORTS == *" $p "* ]] && continue
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      USED_PORTS+="$p "
-      REPLY=$p
-      return 0
-    fi
-  done
-  die "no free port found"
-}
-
 # --- build ---------------------------------------------------------------------
 
-TARGETS=("${SERVICES[@]}" scctl sc-sim)
-if ((BUILD_IT)); then
-  say "building ${TARGETS[*]} in $BUILD (Release)"
-  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DSC_BENCH=ON -DSC_TESTS=OFF \
-    >/dev/null || die "cmake configure failed"
-  cmake --build "$BUILD" -j2 --target "${TARGETS[@]}" >"$BUILD/soak-build.log" 2>&1 || {
-    tail -n 30 "$BUILD/soak-build.log" >&2
-    die "build failed (log: $BUILD/soak-build.log)"
-  }
-fi
-for t in "${TARGETS[@]}"; do [[ -x $BIN/$t ]] || die "$BIN/$t missing (build without --no-build)"; done
+bench_build soak-build.log "${SERVICES[@]}" scctl sc-sim
 command -v curl >/dev/null || die "curl is needed to read /metrics"
 
 # --- servers, schema, master data -------------------------------------------------
