@@ -34,7 +34,9 @@ static const char *join2(const char *a, const char *sep, const char *b, char *bu
 {
 	if (!a && !b)
 		return NULL;
-	snprintf(buf, len, "%s%s%s", a ? a : "", a && b ? sep : "", b ? b : "");
+	/* A cell is for reading: a long value is cut, not an error. */
+	if (snprintf(buf, len, "%s%s%s", a ? a : "", a && b ? sep : "", b ? b : "") < 0)
+		return NULL;
 	return buf;
 }
 

@@ -329,8 +329,12 @@ int main(void)
 			got = cJSON_Parse(out);
 			CHECK(got != NULL);
 			item_ids(got, ids, sizeof(ids));
-			if (ids[0])
-				snprintf(all + strlen(all), sizeof(all) - strlen(all), "%s%s", all[0] ? "," : "", ids);
+			if (ids[0]) {
+				size_t used = strlen(all);
+				int w = snprintf(all + used, sizeof(all) - used, "%s%s",
+						 all[0] ? "," : "", ids);
+				CHECK(w >= 0 && (size_t)w < sizeof(all) - used);
+			}
 			next = cJSON_GetObjectItemCaseSensitive(got, "next");
 			if (!cJSON_IsString(next))
 				break;
