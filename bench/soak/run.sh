@@ -26,7 +26,8 @@
 # backlog. At the end it prints per series the slope over the second half
 # (least squares) and a verdict: RSS flat (growth over the second half below
 # 5 % and 4 MiB), error counters flat (no increase in the second half), lag
-# bounded (second-half maximum below 2 s and no upward trend of more than
+# bounded (ingest lag and sc-alertd's cursor lag: second-half maximum below 2 s
+# and no upward trend of more than
 # 0.1 s per minute). It asserts nothing: the exit status is 0 unless the
 # set-up failed. Every process it started is stopped by PID at the end, also
 # on Ctrl-C.
@@ -215,7 +216,8 @@ END {
   s = slope(c, h, n); if (mx >= 2 || s > 0.1) ok_lag = 0
   printf "soak: ingest lag (mean per sample) max(2nd half) %.3f s  slope %+.4f s/min  %s\n", mx, s, ok_lag ? "bounded" : "UNBOUNDED"
   c++; mx = 0; for (i = h; i <= n; i++) if (v[i, c] > mx) mx = v[i, c]
-  printf "soak: alertd cursor lag max(2nd half) %.3f s\n", mx
+  s = slope(c, h, n); ok_alertd = (mx < 2 && s <= 0.1); if (!ok_alertd) ok_lag = 0
+  printf "soak: alertd cursor lag max(2nd half) %.3f s  slope %+.4f s/min  %s\n", mx, s, ok_alertd ? "bounded" : "UNBOUNDED"
   c++; r = (v[n, c] - v[1, c]) / (v[n, 1] - v[1, 1])
   printf "soak: telemetry stored %d rows, %.0f rows/s between first and last sample (offered %d/s: %.0f %%)\n", v[n, c], r, offered, 100 * r / offered
   c++; mx = 0; for (i = h; i <= n; i++) if (v[i, c] > mx) mx = v[i, c]
