@@ -89,6 +89,9 @@ static const struct config_key {
 	  "rows per ingest transaction", P_INGEST, 1, 100000 },
 	{ "SC_INGEST_BATCH_DELAY_MS", KEY_INT, offsetof(struct config, batch_delay_ms), "5",
 	  "longest wait to fill an ingest batch, ms", P_INGEST, 0, 10000 },
+	{ "SC_INGEST_STATE_MS", KEY_INT, offsetof(struct config, state_ms), "1000",
+	  "longest wait before a device's latest state (device_state) follows its committed "
+	  "telemetry, ms", P_INGEST, 10, 60000 },
 	{ "SC_INGEST_PIPELINE", KEY_INT, offsetof(struct config, pipeline), "2",
 	  "ingest batches in flight at once, each on its own database connection", P_INGEST, 1, 8 },
 	{ "SC_TELEMETRY_RETENTION_DAYS", KEY_INT, offsetof(struct config, telemetry_retention_days),

@@ -41,6 +41,7 @@ struct config {
 	/* Tunables. */
 	int batch_max;         /* SC_INGEST_BATCH_MAX: rows per ingest transaction */
 	int batch_delay_ms;    /* SC_INGEST_BATCH_DELAY_MS: max wait to fill a batch */
+	int state_ms;          /* SC_INGEST_STATE_MS: device_state write period */
 	int pipeline;          /* SC_INGEST_PIPELINE: batches in flight at once */
 	int telemetry_retention_days; /* SC_TELEMETRY_RETENTION_DAYS */
 	int sweep_ms;          /* SC_SWEEP_MS: safety-net poll of the database */

@@ -154,7 +154,9 @@ bench_start_mosquitto
 write_import "$TMP/import.json"
 "${SC_ENV[@]}" SC_PG_DSN="$DSN" "$BIN/scctl" import "$TMP/import.json" >"$TMP/import.log" 2>&1 || { cat "$TMP/import.log" >&2; die "scctl import failed"; }
 
-"${SC_ENV[@]}" SC_PG_DSN="$DSN" "$BIN/sc-ingest" >"$TMP/sc-ingest.log" 2>&1 &
+# SC_INGEST_* settings in the caller's environment go to sc-ingest (and into the report).
+mapfile -t INGEST_ENV < <(env | grep '^SC_INGEST_' | sort || true)
+"${SC_ENV[@]}" "${INGEST_ENV[@]}" SC_PG_DSN="$DSN" "$BIN/sc-ingest" >"$TMP/sc-ingest.log" 2>&1 &
 INGEST_PID=$!
 tries=300
 until curl -sf -o /dev/null "http://127.0.0.1:$METRICS_PORT/healthz"; do
@@ -212,9 +214,31 @@ pg_ticks() {
   echo "$t"
 }
 
-# cpu_snapshot LOAD_PID RECV_PID: ticks of mosquitto postgres sc-ingest load recv.
+# PostgreSQL's ticks by kind of process: client backends, autovacuum
+# (workers and launcher), background writers (WAL writer, checkpointer,
+# background writer), the rest (postmaster with the children that ended,
+# stats, logger). An autovacuum worker that ends inside the window is
+# counted in the rest.
+pg_ticks_by_kind() {
+  local be=0 av=0 bg=0 rest c t args
+  rest=$(ticks_of "$PG_PID")
+  for c in $(ps -o pid= --ppid "$PG_PID"); do
+    t=$(ticks_of "$c")
+    args=$(tr '\0' ' ' <"/proc/$c/cmdline" 2>/dev/null) || args=
+    case $args in
+      *autovacuum*) av=$((av + t)) ;;
+      *"walwriter"* | *checkpointer* | *"background writer"*) bg=$((bg + t)) ;;
+      *"127.0.0.1("* | *"[local]"*) be=$((be + t)) ;;
+      *) rest=$((rest + t)) ;;
+    esac
+  done
+  echo "$be $av $bg $rest"
+}
+
+# cpu_snapshot LOAD_PID RECV_PID: ticks of mosquitto postgres sc-ingest load
+# recv, then PostgreSQL's by kind (pg_ticks_by_kind).
 cpu_snapshot() {
-  echo "$(ticks_of "$MQ_PID") $(pg_ticks) $(ticks_of "$INGEST_PID") $(ticks_of "$1") $(ticks_of "${2:-0}")"
+  echo "$(ticks_of "$MQ_PID") $(pg_ticks) $(ticks_of "$INGEST_PID") $(ticks_of "$1") $(ticks_of "${2:-0}") $(pg_ticks_by_kind)"
 }
 
 # measure_cpu PHASE QOS LOAD_PID RECV_PID: CPU seconds over the window.
@@ -226,8 +250,8 @@ measure_cpu() {
   b=$(cpu_snapshot "$3" "$4")
   read -r -a A <<<"$a"
   read -r -a B <<<"$b"
-  local names=(mosquitto postgres sc-ingest load recv) i
-  for i in 0 1 2 3 4; do
+  local names=(mosquitto postgres sc-ingest load recv pg_backend pg_autovac pg_bg pg_rest) i
+  for i in "${!names[@]}"; do
     record "$1" "$2" "cpu_${names[i]}" "$(awk -v d=$((B[i] - A[i])) -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", d / hz }')"
   done
 }
@@ -421,6 +445,7 @@ win_s=$(awk -v s="$PHASE_S" -v a="$WIN_FROM" -v b="$WIN_TO" 'BEGIN { printf "%.1
   echo "phases:    $PHASE_S s each, measured from $((PHASE_S * WIN_FROM / 100)) s to $((PHASE_S * WIN_TO / 100)) s ($win_s s); repeat $REPEAT$( ((REPEAT > 1)) && echo " (medians)")"
   echo "load:      $DEVICES devices, $METRICS metrics, payload $PAYLOAD_BYTES bytes; one Paho MQTT 5 publisher offering $RATE msg/s, window $WINDOW"
   echo "servers:   PostgreSQL 15 fsync=$FSYNC synchronous_commit=on shared_buffers=$SHARED_BUFFERS; mosquitto from deploy/mosquitto.conf.in"
+  echo "sc-ingest: its defaults$( ((${#INGEST_ENV[@]})) && echo " but ${INGEST_ENV[*]}")"
   echo "one row = one telemetry message (its metrics are one jsonb column)"
   echo
   printf '%-44s' ""; for q in "${QOS_LIST[@]}"; do printf '%18s' "QoS $q"; done; echo
@@ -481,6 +506,18 @@ win_s=$(awk -v s="$PHASE_S" -v a="$WIN_FROM" -v b="$WIN_TO" 'BEGIN { printf "%.1
   if ((LAG_LOAD > 0)); then
     for q in "${QOS_LIST[@]}"; do cpu_row "(d) QoS $q" d "$q" "(watcher)"; done
   fi
+  echo
+  echo "PostgreSQL's CPU seconds by process in the same window:"
+  printf '%-12s%11s%11s%11s%11s\n' "" backends autovacuum "wal+ckpt" rest
+  pg_row() { # LABEL PHASE QOS
+    printf '%-12s' "$1"
+    local k
+    for k in pg_backend pg_autovac pg_bg pg_rest; do printf '%11s' "$(median "$2" "$3" "cpu_$k")"; done
+    echo
+  }
+  pg_row "(b)" b -
+  pg_row "(e)" e -
+  for q in "${QOS_LIST[@]}"; do pg_row "(c) QoS $q" c "$q"; done
   echo
   echo "lag: per row, from its ts (the publisher's send time, ms) to the NOTIFY of its batch's commit"
   echo "(ingest_batch.seq) at the watcher; publish->received = received_at - ts (sc-ingest's clock)."

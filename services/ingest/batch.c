@@ -183,19 +183,25 @@ void batch_reject(struct ingest *in, const char *topic, const char *reason,
 		log_error("rejection dropped: out of memory topic=%s reason=%s", topic, reason);
 }
 
-/* Reads {"telemetry": n, "alarms": n, ...}, the answer of sc_ingest_batch. */
-static void stored_counts(const char *json, int64_t out[2])
+/* The answer of sc_ingest_batch: {"telemetry": n, "alarms": n, "batch": id, ...}. */
+struct batch_result {
+	int64_t stored[2]; /* by item_kind: telemetry, alarms */
+	int64_t batch_id;
+};
+
+static void read_result(const char *json, struct batch_result *out)
 {
-	static const char *const keys[2] = { "telemetry", "alarms" };
+	static const char *const keys[3] = { "telemetry", "alarms", "batch" };
+	int64_t *dst[3] = { &out->stored[0], &out->stored[1], &out->batch_id };
 	cJSON *o = cJSON_Parse(json);
-	for (int k = 0; k < 2; k++) {
+	for (int k = 0; k < 3; k++) {
 		const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, keys[k]);
-		out[k] = cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
+		*dst[k] = cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
 	}
 	cJSON_Delete(o);
 }
 
-static void account(struct ingest *in, const struct batch *b, const char *result)
+static void account(struct ingest *in, const struct batch *b, const struct batch_result *res)
 {
 	int64_t kinds[2] = { 0, 0 };
 	int64_t now = time_now_us();
@@ -207,11 +213,9 @@ static void account(struct ingest *in, const struct batch *b, const char *result
 		double lag = (double)(now - it->ts_us) / 1e6;
 		metric_observe(in->m.lag[it->kind], lag < 0 ? 0 : lag);
 	}
-	int64_t stored[2];
-	stored_counts(result, stored);
 	for (int k = 0; k < 2; k++) {
-		metric_add(in->m.stored[k], (double)stored[k]);
-		metric_add(in->m.duplicate[k], (double)(kinds[k] - stored[k]));
+		metric_add(in->m.stored[k], (double)res->stored[k]);
+		metric_add(in->m.duplicate[k], (double)(kinds[k] - res->stored[k]));
 	}
 	metric_observe(in->m.batch_rows, (double)b->n);
 	metric_observe(in->m.batch_seconds, (double)(time_mono_us() - b->opened_us) / 1e6);
@@ -313,7 +317,13 @@ static void on_batch_done(void *arg, const struct db_reply *r)
 			return;
 		}
 	} else {
-		account(in, &sl->sending, PQgetvalue(r->res, 0, 0));
+		struct batch_result res;
+		read_result(PQgetvalue(r->res, 0, 0), &res);
+		account(in, &sl->sending, &res);
+		/* Only a batch that stored telemetry has states to write (a
+		 * repeat's were folded when it was first stored). */
+		if (res.stored[ITEM_TELEMETRY] > 0)
+			state_fold_batch(in, &sl->sending, res.batch_id);
 		ack_all(in, &sl->sending);
 		batch_clear(&sl->sending);
 	}

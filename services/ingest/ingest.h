@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "payload.h"
+#include "statemap.h"
 
 struct service;
 struct idmap;
@@ -58,8 +59,7 @@ struct batch {
 /*
  * One batch statement in flight on its own database connection. Several
  * slots (SC_INGEST_PIPELINE) overlap the database's work on one batch with
- * the next; device_state rows are upserted in device order in every batch,
- * so concurrent batches cannot deadlock on them.
+ * the next.
  */
 struct slot {
 	struct ingest *in;
@@ -79,6 +79,20 @@ struct ingest_metrics {
 	struct metric *batch_splits;
 };
 
+/* device_state on its own cadence (state.c). */
+struct ingest_state {
+	struct statemap *pending;        /* folded since the last apply */
+	int64_t since_us;                /* monotonic time of its first fold */
+	struct state_set sending;        /* the apply in flight */
+	int64_t sending_since_us;
+	bool busy;                       /* an apply or a repair in flight */
+	int64_t next_repair_us;          /* monotonic */
+	bool repaired_once;              /* since start */
+	struct db *db;
+	struct event *timer;
+	struct metric *m_rows, *m_repaired, *m_failures, *m_pending, *m_age;
+};
+
 /* Kinds for metrics labels. */
 enum ingest_kind { KIND_TELEMETRY, KIND_ALARM, KIND_REQUEST };
 
@@ -94,6 +108,8 @@ struct ingest {
 	int nslots;
 	struct event *flush_timer;
 	size_t requests_in_flight;
+
+	struct ingest_state state;
 
 	struct event *maint_timer;
 	int64_t last_retention_us;
@@ -124,20 +140,27 @@ bool batch_idle(const struct ingest *in);
 /* Counts a rejection in sc_ingest_rejected_total{reason}. */
 void ingest_count_rejected(struct ingest *in, const char *reason);
 
-/* params.c: the parameters of sc_ingest_batch (schema/017_ingest_arrays.sql)
+/* params.c: the parameters of sc_ingest_batch (schema/048_device_state_deferred.sql)
  * for a batch, in this order; out[] gets malloc'd strings. 0 or -1 (out of
  * memory, nothing to free). */
 enum batch_param {
 	BP_T_DEV, BP_T_SEQ, BP_T_TS, BP_T_RECV, BP_T_HOURS, BP_T_METRICS,
-	BP_S_DEV, BP_S_SEQ, BP_S_TS, BP_S_RECV, BP_S_HOURS, BP_S_FIRST, BP_S_ROW,
 	BP_OTHER, BP_COUNT
 };
 int batch_params(const struct batch *b, char *out[BP_COUNT]) __attribute__((warn_unused_result));
 /* The statement those parameters are for (also bench/ingest/copy.c's). */
 #define INGEST_BATCH_SQL                                                              \
 	"SELECT sc_ingest_batch($1::text[], $2::bigint[], $3::bigint[], $4::bigint[],"  \
-	" $5::float8[], $6::jsonb[], $7::text[], $8::bigint[], $9::bigint[],"           \
-	" $10::bigint[], $11::float8[], $12::int[], $13::int[], $14::jsonb)"
+	" $5::float8[], $6::jsonb[], $7::jsonb)"
+
+/* state.c */
+int state_init(struct ingest *in) __attribute__((warn_unused_result));
+void state_free(struct ingest *in);
+/* Folds a committed batch's telemetry (items' rows may be taken) and
+ * records the batch as covered. */
+void state_fold_batch(struct ingest *in, struct batch *b, int64_t batch_id);
+/* Sends what waits; true when nothing waits and nothing is in flight. */
+bool state_idle(struct ingest *in);
 void tele_info_free(struct tele_info *t);
 
 /* requests.c */

@@ -1,5 +1,5 @@
 /* sc-ingest: boot, signals and the loop; the work is in intake.c, batch.c,
- * requests.c and registry.c. */
+ * state.c, requests.c and registry.c. */
 #include <stdio.h>
 #include <string.h>
 
@@ -48,7 +48,8 @@ static void register_metrics(struct ingest *in, struct metrics *m)
 static bool drain(void *arg)
 {
 	struct ingest *in = arg;
-	return batch_idle(in) && in->requests_in_flight == 0;
+	/* The states last: the batches' commits fold theirs first. */
+	return batch_idle(in) && in->requests_in_flight == 0 && state_idle(in);
 }
 
 int main(int argc, char **argv)
@@ -64,7 +65,7 @@ int main(int argc, char **argv)
 	svc.app = &in;
 	svc.drain = drain;
 	register_metrics(&in, svc.metrics);
-	if (batch_init(&in) != 0 || registry_init(&in) != 0 ||
+	if (batch_init(&in) != 0 || state_init(&in) != 0 || registry_init(&in) != 0 ||
 	    db_prepare(svc.db, "request_submit",
 		       "SELECT outcome, ticket_id, state, reason FROM sc_request_submit($1::jsonb, $2, $3::bytea)",
 		       3) != 0 ||
@@ -78,6 +79,7 @@ int main(int argc, char **argv)
 out:
 	service_done(&svc);
 	batch_free_all(&in);
+	state_free(&in);
 	registry_free(&in);
 	return rc;
 }

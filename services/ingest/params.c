@@ -1,16 +1,12 @@
 /*
- * The parameters of sc_ingest_batch (schema/017_ingest_arrays.sql) for one
- * batch: telemetry as one PostgreSQL array literal per column, one entry
- * per device for device_state, alarms and rejections as a small jsonb.
+ * The parameters of sc_ingest_batch (schema/048_device_state_deferred.sql)
+ * for one batch: telemetry as one PostgreSQL array literal per column
+ * (typed arrays cost the database next to nothing to read), alarms and
+ * rejections as a small jsonb.
  *
- * Telemetry goes out sorted by device, ts and seq, so that a device's
- * messages are adjacent: its device_state entry names their range and the
- * database merges their metrics itself (parsed once, for the telemetry
- * rows), newest last. The entry also carries the newest ts and its seq,
- * the latest arrival and the newest run hours; device_state is upserted in
- * device order in every batch, so concurrent batches cannot deadlock.
- * Computing this here, not in SQL, is what keeps the statement cheap per
- * row (the database picking every message apart was its costliest part).
+ * Telemetry goes out sorted by device, ts and seq. device_state is not in
+ * the batch: state.c writes it from the committed batches on its own
+ * cadence.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -66,37 +62,6 @@ static void put_telemetry(struct strbuf p[], struct item **t, size_t n)
 	}
 }
 
-/* The device_state columns s_*: one entry per run of one device's items. */
-static void put_states(struct strbuf p[], struct item **t, size_t n)
-{
-	size_t ns = 0;
-	for (size_t i = 0; i < n;) {
-		size_t j = i + 1;
-		while (j < n && strcmp(t[j]->tele->device, t[i]->tele->device) == 0)
-			j++;
-		const struct tele_info *last = t[j - 1]->tele, *hours = NULL;
-		int64_t recv = 0;
-		for (size_t k = i; k < j; k++) {
-			if (t[k]->tele->recv_us > recv)
-				recv = t[k]->tele->recv_us;
-			if (t[k]->tele->run_hours[0] != '\0')
-				hours = t[k]->tele;
-		}
-		for (int k = BP_S_DEV; k <= BP_S_ROW; k++)
-			sep(&p[k], ns);
-		strbuf_array_elem(&p[BP_S_DEV], last->device, strlen(last->device));
-		strbuf_int(&p[BP_S_SEQ], (long long)last->seq);
-		strbuf_int(&p[BP_S_TS], last->ts_us);
-		strbuf_int(&p[BP_S_RECV], recv);
-		put_hours(&p[BP_S_HOURS], hours);
-		/* 1-based positions in the t_* arrays. */
-		strbuf_int(&p[BP_S_FIRST], (long long)i + 1);
-		strbuf_int(&p[BP_S_ROW], (long long)j);
-		ns++;
-		i = j;
-	}
-}
-
 /* {"alarms":[...],"rejects":[...]}: each item's row is its JSON object. */
 static void put_other(struct strbuf *s, const struct batch *b)
 {
@@ -140,7 +105,6 @@ int batch_params(const struct batch *b, char *out[BP_COUNT])
 	if (n > 0)
 		qsort(t, n, sizeof(*t), cmp_item);
 	put_telemetry(p, t, n);
-	put_states(p, t, n);
 	for (int k = 0; k < BP_OTHER; k++)
 		strbuf_puts(&p[k], n > 0 ? "}" : "{}");
 	put_other(&p[BP_OTHER], b);

@@ -116,12 +116,50 @@ int main(void)
 	/* The service still runs and stores what is valid. */
 	CHECK(publishf(dev, "sc/v1/dev/D1/telemetry", tele, ts_now, 13) == 0);
 	CHECK(harness_wait_sql(h, "select count(*) from telemetry where device_id = 'D1'", 2, 15000));
-	CHECK(harness_sql_long(h, "select (metrics->>'temp_c')::float8 = 71.2 from device_state "
-				  "where device_id = 'D1' and last_seq = 13 and run_hours = 100.5") == 1);
+	/* device_state follows on its own cadence (SC_INGEST_STATE_MS, 1 s). */
+	CHECK(harness_wait_sql(h, "select count(*) from device_state where device_id = 'D1' "
+				  "and last_seq = 13 and run_hours = 100.5 "
+				  "and (metrics->>'temp_c')::float8 = 71.2", 1, 10000));
+	CHECK(harness_wait_sql(h, "select count(*) from device_state_due", 0, 10000));
+	CHECK(fixture_wait_metric(h, ingest, "sc_ingest_state_rows_total", 1, 5000) >= 1);
 
-	/* Two messages of one device in one batch, called as sc-ingest does
-	 * (services/ingest/params.c): both stored; device_state takes the
-	 * newest seq, ts and run hours and the last value of each metric. */
+	/* A batch whose states were never written (its sc-ingest died first),
+	 * through the statement sc-ingest sends (services/ingest/params.c): its
+	 * telemetry is stored and the batch is due. The repair rebuilds D3's
+	 * state from those rows: newest seq, ts and run hours, last value of
+	 * each metric. An older state applied afterwards changes nothing. */
+	const char *lost = "select (sc_ingest_batch('{D3,D3,D3}', '{30,31,29}', "
+		"'{1795000000000000,1795000001000000,1794000000000000}', "
+		"'{1795000002000000,1795000003000000,1795000004000000}', "
+		"'{7.5,NULL,9.5}', '{\"{\\\"a\\\": 1, \\\"b\\\": 2}\",\"{\\\"a\\\": 3}\",\"{\\\"c\\\": 4}\"}', "
+		"'{\"alarms\": [], \"rejects\": []}')->>'telemetry')::int";
+	CHECK(harness_sql_long(h, lost) == 3);
+	CHECK(harness_sql_long(h, "select count(*) from device_state_due d join telemetry t "
+				  "on t.batch_id = d.batch_id where t.device_id = 'D3'") == 3);
+	CHECK(harness_sql_long(h, "select count(*) from device_state where device_id = 'D3'") == 0);
+	/* Not yet old enough for a repair with a 1-hour age. */
+	CHECK(harness_sql_long(h, "select sc_device_state_repair(3600, 10)") == 0);
+	CHECK(harness_sql_exec(h, "update device_state_due set committed_at = now() - interval '2 hours'") == 0);
+	CHECK(harness_sql_long(h, "select sc_device_state_repair(3600, 10)") == 1);
+	const char *d3 = "select count(*) from device_state where device_id = 'D3' "
+			 "and last_seq = 31 and last_ts = to_timestamp(1795000001) "
+			 "and last_seen_at = to_timestamp(1795000004) and run_hours = 7.5 "
+			 "and metrics = '{\"a\": 3, \"b\": 2, \"c\": 4}'";
+	CHECK(harness_sql_long(h, d3) == 1);
+	CHECK(harness_sql_long(h, "select count(*) from device_state_due") == 0);
+	CHECK(harness_sql_long(h, "select sc_device_state_apply('{D3}', '{29}', '{1794000000000000}', "
+				  "'{1}', '{1.0}', '{\"{\\\"a\\\": 0, \\\"d\\\": 5}\"}', '{}')") == 1);
+	CHECK(harness_sql_long(h, "select count(*) from device_state where device_id = 'D3' "
+				  "and last_seq = 31 and run_hours = 7.5 "
+				  "and metrics = '{\"a\": 3, \"b\": 2, \"c\": 4, \"d\": 5}'") == 1);
+	/* A device no longer in the registry is skipped, not an error. */
+	CHECK(harness_sql_long(h, "select sc_device_state_apply('{NOPE}', '{1}', '{1}', '{1}', "
+				  "'{NULL}', '{\"{}\"}', '{}')") == 0);
+
+	/* Two messages of one device in one batch through the 017 form (kept
+	 * for an older sc-ingest during an upgrade), which writes device_state
+	 * itself: both stored; device_state takes the newest seq, ts and run
+	 * hours and the last value of each metric. */
 	const char *two = "select (sc_ingest_batch('{D2,D2}', '{20,21}', "
 		"'{1795000000000000,1795000001000000}', '{1795000002000000,1795000003000000}', "
 		"'{7.5,NULL}', '{\"{\\\"a\\\": 1, \\\"b\\\": 2}\",\"{\\\"a\\\": 3}\"}', "
