@@ -80,8 +80,47 @@ static int check_metrics(const cJSON *root, const cJSON **out, struct json_err *
 	return 0;
 }
 
+/* Does the JSON text hold an exponent outside its strings? */
+static bool has_exponent(const char *raw, size_t n)
+{
+	bool in_str = false;
+	for (size_t i = 0; i < n; i++) {
+		if (raw[i] == '"')
+			in_str = !in_str;
+		else if (in_str && raw[i] == '\\')
+			i++;
+		else if (!in_str && (raw[i] == 'e' || raw[i] == 'E'))
+			return true;
+	}
+	return false;
+}
+
+/* The raw spans of a payload the tree parser accepted (see payload.h). */
+static void raw_spans(const char *buf, size_t len, struct payload_telemetry *t)
+{
+	const char *raw;
+	size_t n;
+	if (json_raw_member(buf, len, "metrics", &raw, &n) == 0 && !has_exponent(raw, n)) {
+		t->metrics_raw = raw;
+		t->metrics_len = n;
+	}
+	if (t->has_run_hours && json_raw_member(buf, len, "run_hours", &raw, &n) == 0 && n < 32 &&
+	    !has_exponent(raw, n)) {
+		t->run_hours_raw = raw;
+		t->run_hours_len = n;
+	}
+}
+
 int payload_telemetry_parse(const char *buf, size_t len, int64_t now_us,
 			    struct payload_telemetry *out, struct json_err *e)
+{
+	if (payload_telemetry_fast(buf, len, now_us, out) == 0)
+		return 0;
+	return payload_telemetry_parse_tree(buf, len, now_us, out, e);
+}
+
+int payload_telemetry_parse_tree(const char *buf, size_t len, int64_t now_us,
+				 struct payload_telemetry *out, struct json_err *e)
 {
 	struct payload_telemetry t = { 0 };
 	t.root = json_parse_object(buf, len, e);
@@ -101,6 +140,7 @@ int payload_telemetry_parse(const char *buf, size_t len, int64_t now_us,
 	t.has_run_hours = rc == 0;
 	if (check_metrics(t.root, &t.metrics, e) != 0)
 		goto fail;
+	raw_spans(buf, len, &t);
 	*out = t;
 	return 0;
 fail:

@@ -28,12 +28,22 @@
 #define PAYLOAD_TEXT_MAX 4096   /* description, text, notes, comment */
 
 struct payload_telemetry {
-	cJSON *root;
+	cJSON *root;            /* NULL when the fast path parsed it */
 	uint64_t seq;
 	int64_t ts_us;
 	bool has_run_hours;
 	double run_hours;
-	const cJSON *metrics;   /* object of 1..64 finite numbers, names checked */
+	/*
+	 * The run hours and the metrics object as the device wrote them (spans
+	 * of the payload), when PostgreSQL reads that text exactly as this
+	 * parser did: no exponent anywhere in it (cJSON turns 1e-5000 into 0,
+	 * numeric refuses it; 1e400 is inf to cJSON), run hours under 32 bytes.
+	 * NULL otherwise: then print run_hours and metrics.
+	 */
+	const char *run_hours_raw, *metrics_raw;
+	size_t run_hours_len, metrics_len;
+	const cJSON *metrics;   /* object of 1..64 finite numbers, names checked;
+				 * NULL when the fast path parsed it (metrics_raw is set) */
 };
 
 struct payload_alarm {
@@ -94,8 +104,25 @@ struct payload_feedback {
 
 extern const char *const payload_dimension_names[5];
 
+/*
+ * Telemetry, the bulk of what comes in: payload_telemetry_fast first, the
+ * general parser (payload_telemetry_parse_tree) for anything it leaves.
+ */
 int payload_telemetry_parse(const char *buf, size_t len, int64_t now_us,
 			    struct payload_telemetry *out, struct json_err *e)
+	__attribute__((warn_unused_result));
+/*
+ * One pass, no allocation, for the plain shape devices send: ASCII, no
+ * escapes, only the fields seq, ts, run_hours and metrics, each once, plain
+ * decimal numbers. Returns 0 with *out filled (root and metrics NULL, the
+ * raw spans set) only for a payload the general parser accepts with the same
+ * values (fuzz.payload checks that on every input); 1 for anything else,
+ * valid or not, left to the general parser for its verdict and reason.
+ */
+int payload_telemetry_fast(const char *buf, size_t len, int64_t now_us,
+			   struct payload_telemetry *out) __attribute__((warn_unused_result));
+int payload_telemetry_parse_tree(const char *buf, size_t len, int64_t now_us,
+				 struct payload_telemetry *out, struct json_err *e)
 	__attribute__((warn_unused_result));
 int payload_alarm_parse(const char *buf, size_t len, int64_t now_us,
 			struct payload_alarm *out, struct json_err *e)

@@ -64,9 +64,11 @@ BEGIN
 END $$;
 
 -- The states of up to p_limit batches left in device_state_due for more than
--- p_age_s seconds, computed from their telemetry rows and applied. Rows
--- another session is repairing are skipped. Returns the batches repaired.
-CREATE FUNCTION sc_device_state_repair(p_age_s float8, p_limit int) RETURNS int
+-- p_age_s seconds, and committed before p_before when it is given, computed
+-- from their telemetry rows and applied. Rows another session is repairing
+-- are skipped. Returns the batches repaired.
+CREATE FUNCTION sc_device_state_repair(p_age_s float8, p_before timestamptz, p_limit int)
+RETURNS int
 LANGUAGE plpgsql AS $$
 DECLARE
     ids bigint[];
@@ -76,6 +78,7 @@ BEGIN
     SELECT array_agg(batch_id) INTO ids FROM (
         SELECT batch_id FROM device_state_due
          WHERE committed_at < now() - make_interval(secs => p_age_s)
+           AND (p_before IS NULL OR committed_at < p_before)
          ORDER BY batch_id LIMIT p_limit
            FOR UPDATE SKIP LOCKED) due;
     IF ids IS NULL THEN

@@ -87,7 +87,9 @@ struct ingest_state {
 	int64_t sending_since_us;
 	bool busy;                       /* an apply or a repair in flight */
 	int64_t next_repair_us;          /* monotonic */
-	bool repaired_once;              /* since start */
+	bool repaired_once;              /* the start-up pass is done */
+	bool last_was_repair;            /* the last statement sent */
+	int64_t started_us;              /* wall clock at start */
 	struct db *db;
 	struct event *timer;
 	struct metric *m_rows, *m_repaired, *m_failures, *m_pending, *m_age;

@@ -29,55 +29,29 @@ static void put_epoch(struct strbuf *b, int64_t us)
 	strbuf_printf(b, "%.6f", (double)us / 1e6);
 }
 
-/* Does the JSON text hold an exponent outside its strings? */
-static bool has_exponent(const char *raw, size_t n)
+/* The metrics object to store: as the device wrote it when PostgreSQL reads
+ * that text as the parser did (payload.h), else printed. */
+static char *metrics_text(const struct payload_telemetry *t)
 {
-	bool in_str = false;
-	for (size_t i = 0; i < n; i++) {
-		if (raw[i] == '"')
-			in_str = !in_str;
-		else if (in_str && raw[i] == '\\')
-			i++;
-		else if (!in_str && (raw[i] == 'e' || raw[i] == 'E'))
-			return true;
-	}
-	return false;
-}
-
-/*
- * The metrics object as the device wrote it, when PostgreSQL's jsonb reads
- * it exactly as cJSON did: no exponent in any number (cJSON turns 1e-5000
- * into 0, numeric refuses it). Else, and for a key with escapes, cJSON
- * prints the parsed object. Either way the text is valid JSON of the same
- * metrics; passing the original on saves printing every number again.
- */
-static char *metrics_text(const struct mqsub_msg *m, const cJSON *metrics)
-{
-	const char *raw;
-	size_t n;
-	if (json_raw_member(m->payload, m->len, "metrics", &raw, &n) != 0 || has_exponent(raw, n))
-		return json_print(metrics);
-	char *text = malloc(n + 1);
+	if (t->metrics_raw == NULL)
+		return json_print(t->metrics);
+	char *text = malloc(t->metrics_len + 1);
 	if (text != NULL) {
-		memcpy(text, raw, n);
-		text[n] = '\0';
+		memcpy(text, t->metrics_raw, t->metrics_len);
+		text[t->metrics_len] = '\0';
 	}
 	return text;
 }
 
-/* run_hours as a float8 literal into out: as written when float8 reads it
- * as cJSON did (a short plain decimal), else printed. */
-static void run_hours_text(const struct mqsub_msg *m, double v, char *out, size_t size)
+/* run_hours as a float8 literal into out: as written, or printed. */
+static void run_hours_text(const struct payload_telemetry *t, char *out, size_t size)
 {
-	const char *raw;
-	size_t n;
-	if (json_raw_member(m->payload, m->len, "run_hours", &raw, &n) == 0 && n < size &&
-	    !has_exponent(raw, n)) {
-		memcpy(out, raw, n);
-		out[n] = '\0';
+	if (t->run_hours_raw != NULL && t->run_hours_len < size) {
+		memcpy(out, t->run_hours_raw, t->run_hours_len);
+		out[t->run_hours_len] = '\0';
 		return;
 	}
-	snprintf(out, size, "%.17g", v);
+	snprintf(out, size, "%.17g", t->run_hours);
 }
 
 static void take_telemetry(struct ingest *in, const struct mqsub_msg *m, const char *device,
@@ -95,7 +69,7 @@ static void take_telemetry(struct ingest *in, const struct mqsub_msg *m, const c
 		return;
 	}
 	struct tele_info *tele = calloc(1, sizeof(*tele));
-	char *metrics = metrics_text(m, t.metrics);
+	char *metrics = metrics_text(&t);
 	if (tele == NULL || metrics == NULL)
 		goto oom;
 	snprintf(tele->device, sizeof(tele->device), "%s", device);
@@ -103,7 +77,7 @@ static void take_telemetry(struct ingest *in, const struct mqsub_msg *m, const c
 	tele->ts_us = t.ts_us;
 	tele->recv_us = now;
 	if (t.has_run_hours)
-		run_hours_text(m, t.run_hours, tele->run_hours, sizeof(tele->run_hours));
+		run_hours_text(&t, tele->run_hours, sizeof(tele->run_hours));
 	if (batch_add(in, ITEM_TELEMETRY, metrics, tele, t.ts_us, m->topic, m->payload, m->len,
 		      m->token) != 0)
 		log_error("telemetry dropped: out of memory topic=%s", m->topic);

@@ -32,14 +32,15 @@
 
 #define REPAIR_EVERY_US (10 * TIME_US_PER_S)
 #define REPAIR_MIN_AGE_S 30
-#define REPAIR_LIMIT 1000
+#define REPAIR_LIMIT 100 /* batches per statement: a round stays short */
 
 enum { SP_DEV, SP_SEQ, SP_TS, SP_RECV, SP_HOURS, SP_METRICS, SP_DONE, SP_COUNT };
 
 static const char apply_sql[] =
 	"SELECT sc_device_state_apply($1::text[], $2::bigint[], $3::bigint[], $4::bigint[],"
 	" $5::float8[], $6::jsonb[], $7::bigint[])";
-static const char repair_sql[] = "SELECT sc_device_state_repair($1::float8, $2::int)";
+static const char repair_sql[] =
+	"SELECT sc_device_state_repair($1::float8, to_timestamp($2::float8), $3::int)";
 
 static void send_apply(struct ingest *in);
 
@@ -154,6 +155,7 @@ static void send_apply(struct ingest *in)
 	char *params[SP_COUNT];
 	statemap_take(st->pending, &st->sending);
 	st->sending_since_us = st->since_us;
+	st->last_was_repair = false;
 	if (apply_params(&st->sending, params) != 0) {
 		log_error("device state not sent: out of memory devices=%zu", st->sending.n);
 		if (statemap_put_back(st->pending, &st->sending) != 0)
@@ -197,34 +199,39 @@ static void send_repair(struct ingest *in)
 	struct ingest_state *st = &in->state;
 	int state_ms = in->svc->cfg.state_ms;
 	char age[32], limit[16];
-	/* The first repair after start takes every due batch: this instance's
-	 * own from before a crash are among them. Later ones only those left
-	 * long enough that their instance must have died. Repairing a live
-	 * instance's batch costs a little work and changes nothing. */
+	char before[32];
+	/* The start-up pass takes every batch committed before this process
+	 * started: its own from before a crash are among them (those of live
+	 * instances too: a little work that changes nothing). Later passes only
+	 * those left long enough that their instance must have died. */
 	int age_s = state_ms / 100 > REPAIR_MIN_AGE_S ? state_ms / 100 : REPAIR_MIN_AGE_S;
-	if (!st->repaired_once)
+	const char *params[3] = { age, NULL, limit };
+	if (!st->repaired_once) {
 		age_s = 0;
+		snprintf(before, sizeof(before), "%.6f", (double)st->started_us / 1e6);
+		params[1] = before;
+	}
 	snprintf(age, sizeof(age), "%d", age_s);
 	snprintf(limit, sizeof(limit), "%d", REPAIR_LIMIT);
-	const char *params[2] = { age, limit };
 	st->next_repair_us = time_mono_us() + REPAIR_EVERY_US;
-	if (db_exec_prepared(st->db, "state_repair", 2, params, on_repair_done, in) == 0)
+	st->last_was_repair = true;
+	if (db_exec_prepared(st->db, "state_repair", 3, params, on_repair_done, in) == 0)
 		st->busy = true;
 }
 
-/* One statement at a time: a repair when one is due (so that a steady
- * stream cannot starve it; the states then wait one more tick), else the
- * states. */
+/* One statement at a time: a repair when one is due, but never twice in a
+ * row while states wait (so neither starves the other), else the states. */
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct ingest *in = arg;
 	struct ingest_state *st = &in->state;
+	bool waiting = statemap_count(st->pending) > 0 || statemap_batches(st->pending) > 0;
 	metric_set(st->m_pending, (double)statemap_count(st->pending));
 	if (st->busy || !db_connected(st->db))
 		return;
-	if (time_mono_us() >= st->next_repair_us)
+	if (time_mono_us() >= st->next_repair_us && !(waiting && st->last_was_repair))
 		send_repair(in);
-	else if (statemap_count(st->pending) > 0 || statemap_batches(st->pending) > 0)
+	else if (waiting)
 		send_apply(in);
 }
 
@@ -249,12 +256,13 @@ int state_init(struct ingest *in)
 {
 	struct service *svc = in->svc;
 	struct ingest_state *st = &in->state;
+	st->started_us = time_now_us();
 	st->pending = statemap_new();
 	st->db = db_new(svc->base, svc->cfg.pg_dsn, "sc-ingest-state");
 	st->timer = event_new(svc->base, -1, EV_PERSIST, on_tick, in);
 	if (st->pending == NULL || st->db == NULL || st->timer == NULL ||
 	    db_prepare(st->db, "state_apply", apply_sql, SP_COUNT) != 0 ||
-	    db_prepare(st->db, "state_repair", repair_sql, 2) != 0 ||
+	    db_prepare(st->db, "state_repair", repair_sql, 3) != 0 ||
 	    db_on_connect(st->db, on_connect, in) != 0)
 		return -1;
 	int ms = svc->cfg.state_ms;

@@ -36,24 +36,35 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct payload_status st;
 	struct payload_feedback fb;
 
-	if (payload_telemetry_parse(buf, size, NOW_US, &t, &e) == 0) {
+	/* The general parser's verdict; the fast path may only take what it
+	 * accepts, with the very same values and spans. */
+	struct payload_telemetry f;
+	int tree = payload_telemetry_parse_tree(buf, size, NOW_US, &t, &e);
+	if (tree != 0)
+		check_reason(&e);
+	if (payload_telemetry_fast(buf, size, NOW_US, &f) == 0) {
+		if (tree != 0 || f.root != NULL || f.metrics_raw == NULL || f.seq != t.seq ||
+		    f.ts_us != t.ts_us || f.has_run_hours != t.has_run_hours ||
+		    (f.has_run_hours && f.run_hours != t.run_hours) ||
+		    f.metrics_raw != t.metrics_raw || f.metrics_len != t.metrics_len ||
+		    f.run_hours_raw != t.run_hours_raw || f.run_hours_len != t.run_hours_len)
+			abort();
+	}
+	if (tree == 0) {
 		/* sc-ingest passes the metrics on as written: that text must
 		 * be the very object the parser validated. */
-		const char *raw;
-		size_t n;
-		int rc = json_raw_member(buf, size, "metrics", &raw, &n);
-		if (rc == 1)
-			abort();
-		if (rc == 0) {
-			cJSON *m = json_parse_object(raw, n, &e);
+		if (t.metrics_raw != NULL) {
+			cJSON *m = json_parse_object(t.metrics_raw, t.metrics_len, &e);
 			if (m == NULL || !cJSON_Compare(m, t.metrics, 1))
 				abort();
 			cJSON_Delete(m);
 		}
 		payload_free(t.root);
-	} else {
-		check_reason(&e);
 	}
+	if (payload_telemetry_parse(buf, size, NOW_US, &t, &e) == 0)
+		payload_free(t.root);
+	else
+		check_reason(&e);
 	if (payload_alarm_parse(buf, size, NOW_US, &a, &e) == 0)
 		payload_free(a.root);
 	else

@@ -138,9 +138,9 @@ int main(void)
 				  "on t.batch_id = d.batch_id where t.device_id = 'D3'") == 3);
 	CHECK(harness_sql_long(h, "select count(*) from device_state where device_id = 'D3'") == 0);
 	/* Not yet old enough for a repair with a 1-hour age. */
-	CHECK(harness_sql_long(h, "select sc_device_state_repair(3600, 10)") == 0);
+	CHECK(harness_sql_long(h, "select sc_device_state_repair(3600, NULL, 10)") == 0);
 	CHECK(harness_sql_exec(h, "update device_state_due set committed_at = now() - interval '2 hours'") == 0);
-	CHECK(harness_sql_long(h, "select sc_device_state_repair(3600, 10)") == 1);
+	CHECK(harness_sql_long(h, "select sc_device_state_repair(3600, NULL, 10)") == 1);
 	const char *d3 = "select count(*) from device_state where device_id = 'D3' "
 			 "and last_seq = 31 and last_ts = to_timestamp(1795000001) "
 			 "and last_seen_at = to_timestamp(1795000004) and run_hours = 7.5 "
