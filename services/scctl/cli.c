@@ -165,12 +165,13 @@ int scctl_print_json(const cJSON *v)
 }
 
 
-cJSON *scctl_api_call(PGconn *conn, const char *what, const char *sql, int nparams,
-		      const char *const *params, int *status)
+int scctl_api_get(PGconn *conn, const char *what, const char *sql, int nparams,
+		  const char *const *params, cJSON **body)
 {
 	PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
-	cJSON *body = NULL;
+	cJSON *b = NULL;
 	char why[512];
+	int rc = SCCTL_FAIL;
 
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		scctl_error(what, "%s", scctl_pg_why(conn, res, why, sizeof(why)));
@@ -181,25 +182,64 @@ cJSON *scctl_api_call(PGconn *conn, const char *what, const char *sql, int npara
 		scctl_error(what, "the database answered no (status, body) row");
 		goto out;
 	}
-	body = cJSON_Parse(PQgetvalue(res, 0, 1));
-	if (!body) {
+	b = cJSON_Parse(PQgetvalue(res, 0, 1));
+	if (!b) {
 		scctl_error(what, "the database answered a body that is not JSON (out of memory?)");
 		goto out;
 	}
-	*status = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
+	int status = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
+	if (status != 200) {
+		const char *error = scctl_json_str(b, "error");
+		const char *detail = scctl_json_str(b, "detail");
+
+		scctl_error(what, "%s (%s)", detail ? detail : "refused", error ? error : "error");
+		/* A 400 is a value the caller gave that the function refuses. */
+		rc = status == 400 ? SCCTL_USAGE : SCCTL_FAIL;
+		goto out;
+	}
+	*body = b;
+	b = NULL;
+	rc = SCCTL_OK;
 out:
+	cJSON_Delete(b);
 	PQclear(res);
-	return body;
+	return rc;
 }
 
-int scctl_api_refused(const char *what, int status, const cJSON *body)
+int scctl_view(const struct scctl *ctx, const char *what, const char *sql, int nparams,
+	       const char *const *params, cJSON **body)
 {
-	const char *error = scctl_json_str(body, "error");
-	const char *detail = scctl_json_str(body, "detail");
+	PGconn *conn = scctl_connect(ctx, what, true);
+	int rc;
 
-	scctl_error(what, "%s (%s)", detail ? detail : "refused", error ? error : "error");
-	/* A 400 is a value the caller gave that the function refuses. */
-	return status == 400 ? SCCTL_USAGE : SCCTL_FAIL;
+	if (!conn)
+		return SCCTL_FAIL;
+	rc = scctl_api_get(conn, what, sql, nparams, params, body);
+	PQfinish(conn);
+	return rc;
+}
+
+int scctl_one_arg(struct scctl *ctx, int argc, char **argv, const char *noun,
+		  const char *placeholder, const char **arg)
+{
+	const char *what = argv[0];
+
+	*arg = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (scctl_common_flag(ctx, argv[i]))
+			continue;
+		if (argv[i][0] == '-' || *arg != NULL) {
+			scctl_error(what, "unknown argument \"%s\" (see scctl %s --help)", argv[i],
+				    what);
+			return SCCTL_USAGE;
+		}
+		*arg = argv[i];
+	}
+	if (!*arg) {
+		scctl_error(what, "which %s? usage: %s %s", noun, what, placeholder);
+		return SCCTL_USAGE;
+	}
+	return SCCTL_OK;
 }
 
 const char *scctl_json_str(const cJSON *o, const char *key)

@@ -136,18 +136,29 @@ int scctl_print_json(const cJSON *v) __attribute__((warn_unused_result));
  * Calls one of the API's functions (schema/040_api.sql: sc_api_*, scope
  * first, answering (status, body)) as the operator: `sql` is a constant of
  * ours, "SELECT status, body FROM sc_api_x('hq', NULL, NULL, NULL, $1 ...)".
- * Returns the parsed body (caller cJSON_Delete()s) with the HTTP-like
- * status in *status, or NULL after printing "scctl: <what>: <why>".
+ * On status 200 returns SCCTL_OK with the parsed body in *body (caller
+ * cJSON_Delete()s). Otherwise prints "scctl: <what>: <why>" (for an answer
+ * of the function, its {"error", "detail"}) and returns the exit status:
+ * SCCTL_USAGE for 400 (a value of the caller's), else SCCTL_FAIL (404 not
+ * found, 409 refused, database errors).
  */
-cJSON *scctl_api_call(PGconn *conn, const char *what, const char *sql, int nparams,
-		      const char *const *params, int *status) __attribute__((warn_unused_result));
+int scctl_api_get(PGconn *conn, const char *what, const char *sql, int nparams,
+		  const char *const *params, cJSON **body) __attribute__((warn_unused_result));
 
 /*
- * Prints a non-200 answer's {"error", "detail"} as "scctl: <what>: detail
- * (error)" and returns the exit status: SCCTL_USAGE for 400 (a value of the
- * caller's), else SCCTL_FAIL (404 not found, 409 refused, ...).
+ * A read-only view command's whole database side: connects, scctl_api_get,
+ * disconnects. Same result as scctl_api_get.
  */
-int scctl_api_refused(const char *what, int status, const cJSON *body);
+int scctl_view(const struct scctl *ctx, const char *what, const char *sql, int nparams,
+	       const char *const *params, cJSON **body) __attribute__((warn_unused_result));
+
+/*
+ * Parses "WHAT ARG [--json]": the one positional argument into *arg.
+ * SCCTL_OK, or SCCTL_USAGE after printing why ("which <noun>? usage: WHAT
+ * <placeholder>").
+ */
+int scctl_one_arg(struct scctl *ctx, int argc, char **argv, const char *noun,
+		  const char *placeholder, const char **arg) __attribute__((warn_unused_result));
 
 /* o[key] when it is a string, else NULL. */
 const char *scctl_json_str(const cJSON *o, const char *key);

@@ -300,43 +300,10 @@ out:
  * status, and the body in *out on SCCTL_OK. */
 static int fetch(struct scctl *ctx, int argc, char **argv, cJSON **out)
 {
-	const char *what = argv[0];
-	const char *id = NULL;
-	PGconn *conn = NULL;
-	cJSON *body = NULL;
-	int status = 0;
-	int rc = SCCTL_FAIL;
+	const char *id;
+	int rc = scctl_one_arg(ctx, argc, argv, "ticket", "TICKET", &id);
 
-	for (int i = 1; i < argc; i++) {
-		if (scctl_common_flag(ctx, argv[i]))
-			continue;
-		if (argv[i][0] == '-' || id != NULL) {
-			scctl_error(what, "unknown argument \"%s\" (see scctl %s --help)", argv[i], what);
-			return SCCTL_USAGE;
-		}
-		id = argv[i];
-	}
-	if (!id) {
-		scctl_error(what, "which ticket? usage: %s TICKET", what);
-		return SCCTL_USAGE;
-	}
-	conn = scctl_connect(ctx, what, true);
-	if (!conn)
-		goto out;
-	body = scctl_api_call(conn, what, ticket_sql, 1, &id, &status);
-	if (!body)
-		goto out;
-	if (status != 200) {
-		rc = scctl_api_refused(what, status, body);
-		goto out;
-	}
-	*out = body;
-	body = NULL;
-	rc = SCCTL_OK;
-out:
-	cJSON_Delete(body);
-	PQfinish(conn);
-	return rc;
+	return rc != SCCTL_OK ? rc : scctl_view(ctx, argv[0], ticket_sql, 1, &id, out);
 }
 
 /* ticket ID */

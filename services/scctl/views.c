@@ -226,7 +226,7 @@ int scctl_queue(struct scctl *ctx, int argc, char **argv)
 	bool manual = false;
 	PGconn *conn = NULL;
 	cJSON *body = NULL;
-	int status = 0, known;
+	int known;
 	int rc = SCCTL_FAIL;
 
 	for (int i = 1; i < argc; i++) {
@@ -298,14 +298,11 @@ int scctl_queue(struct scctl *ctx, int argc, char **argv)
 	{
 		const char *params[4] = {province, state, limit, cursor};
 
-		body = scctl_api_call(conn, what, tickets_sql, 4, params, &status);
+		rc = scctl_api_get(conn, what, tickets_sql, 4, params, &body);
 	}
-	if (!body)
+	if (rc != SCCTL_OK)
 		goto out;
-	if (status != 200) {
-		rc = scctl_api_refused(what, status, body);
-		goto out;
-	}
+	rc = SCCTL_FAIL;
 	if (ctx->json ? scctl_print_json(body) : print_queue(cJSON_GetObjectItemCaseSensitive(body, "items"))) {
 		scctl_error(what, "out of memory");
 		goto out;
@@ -322,59 +319,31 @@ out:
 	return rc;
 }
 
-/* engineers PROVINCE */
 /* A list of one province: `what PROVINCE`, one API function, one printer. */
-static int province_list(struct scctl *ctx, int argc, char **argv, const char *what,
-			 const char *sql, int (*print)(const cJSON *items))
+static int province_list(struct scctl *ctx, int argc, char **argv, const char *sql,
+			 int (*print)(const cJSON *items))
 {
-	const char *province = NULL;
-	PGconn *conn = NULL;
+	const char *province;
 	cJSON *body = NULL;
-	int status = 0;
-	int rc = SCCTL_FAIL;
+	int rc = scctl_one_arg(ctx, argc, argv, "province", "PROVINCE", &province);
 
-	for (int i = 1; i < argc; i++) {
-		if (scctl_common_flag(ctx, argv[i]))
-			continue;
-		if (argv[i][0] == '-' || province != NULL) {
-			scctl_error(what, "unknown argument \"%s\" (see scctl %s --help)", argv[i],
-				    what);
-			return SCCTL_USAGE;
-		}
-		province = argv[i];
+	if (rc == SCCTL_OK)
+		rc = scctl_view(ctx, argv[0], sql, 1, &province, &body);
+	if (rc == SCCTL_OK && (ctx->json ? scctl_print_json(body)
+					 : print(cJSON_GetObjectItemCaseSensitive(body, "items")))) {
+		scctl_error(argv[0], "out of memory");
+		rc = SCCTL_FAIL;
 	}
-	if (!province) {
-		scctl_error(what, "which province? usage: %s PROVINCE", what);
-		return SCCTL_USAGE;
-	}
-	conn = scctl_connect(ctx, what, true);
-	if (!conn)
-		goto out;
-	body = scctl_api_call(conn, what, sql, 1, &province, &status);
-	if (!body)
-		goto out;
-	if (status != 200) {
-		rc = scctl_api_refused(what, status, body);
-		goto out;
-	}
-	if (ctx->json ? scctl_print_json(body)
-		      : print(cJSON_GetObjectItemCaseSensitive(body, "items"))) {
-		scctl_error(what, "out of memory");
-		goto out;
-	}
-	rc = SCCTL_OK;
-out:
 	cJSON_Delete(body);
-	PQfinish(conn);
 	return rc;
 }
 
 int scctl_engineers(struct scctl *ctx, int argc, char **argv)
 {
-	return province_list(ctx, argc, argv, "engineers", engineers_sql, print_engineers);
+	return province_list(ctx, argc, argv, engineers_sql, print_engineers);
 }
 
 int scctl_partners(struct scctl *ctx, int argc, char **argv)
 {
-	return province_list(ctx, argc, argv, "partners", partners_sql, print_partners);
+	return province_list(ctx, argc, argv, partners_sql, print_partners);
 }
