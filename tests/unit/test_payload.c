@@ -106,7 +106,7 @@ static void test_fast_leaves_the_rest(void **state)
 	char big[2048] = "{\"seq\": 1, \"ts\": \"2026-11-17T09:00:00Z\", \"metrics\": {";
 	for (int i = 0; i < 65; i++)
 		snprintf(big + strlen(big), sizeof(big) - strlen(big), "%s\"m%d\": %d", i ? ", " : "", i, i);
-	strcat(big, "}}");
+	snprintf(big + strlen(big), sizeof(big) - strlen(big), "}}");
 	assert_int_equal(payload_telemetry_fast(big, strlen(big), NOW_US, &f), 1);
 }
 
